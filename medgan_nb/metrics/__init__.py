@@ -1,0 +1,1 @@
+"""Evaluation of generated images: feature extractors, Frechet distance, memorisation checks."""

@@ -1,0 +1,1 @@
+"""GAN architectures, one file per family (toy MLPs, DCGAN, ...)."""

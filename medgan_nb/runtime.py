@@ -1,0 +1,110 @@
+"""Where the code runs: device choice, Colab detection, seeding and run profiles.
+
+Every notebook runs under one of three *profiles* that pick defaults for the
+knobs a user leaves at ``None``:
+
+========  ===========================================  =====================
+profile   meant for                                    typical notebook time
+========  ===========================================  =====================
+smoke     CI on a 2-core CPU: proves every path runs    seconds to a minute
+cpu       a laptop or free Colab CPU                    minutes
+gpu       Colab GPU / GPU runners, real datasets        full size
+========  ===========================================  =====================
+"""
+from __future__ import annotations
+
+import os
+import platform
+import random
+import sys
+from typing import Any
+
+import numpy as np
+import torch
+
+PROFILES = ("smoke", "cpu", "gpu")
+
+
+def check_profile(profile: str) -> str:
+    """Return ``profile`` if it is a known profile, else raise a ValueError listing them."""
+    if profile not in PROFILES:
+        raise ValueError(
+            f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)} "
+            "(smoke = CI seconds, cpu = laptop minutes, gpu = full size)"
+        )
+    return profile
+
+
+def pick_device(preferred: str | torch.device | None = None) -> torch.device:
+    """Return the requested device, or the best available one: cuda > mps > cpu."""
+    if preferred not in (None, "", "auto"):
+        device = torch.device(preferred)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(
+                f"device {preferred!r} was requested but CUDA is not available here; "
+                "pass device=None (auto) or device='cpu'"
+            )
+        if device.type == "mps" and not (
+            getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+        ):
+            raise RuntimeError(f"device {preferred!r} was requested but MPS is not available here")
+        return device
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def in_colab() -> bool:
+    """Return True when running inside Google Colab."""
+    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch (CPU and CUDA); return a torch Generator seeded the same."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def cpu_supports_bf16() -> bool:
+    """Return True when this CPU has native bfloat16 arithmetic (AVX512-BF16 or AMX)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            flags = fh.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def environment_report() -> dict[str, Any]:
+    """Return a dict describing the machine and library versions (for the setup notebook)."""
+    import matplotlib
+    import skimage
+
+    device = pick_device()
+    report: dict[str, Any] = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "scikit-image": skimage.__version__,
+        "matplotlib": matplotlib.__version__,
+        "device": str(device),
+        "cuda_available": torch.cuda.is_available(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "cpu_threads": torch.get_num_threads(),
+        "cpu_bf16": cpu_supports_bf16(),
+        "colab": in_colab(),
+    }
+    for name in ("torchvision", "torchmetrics", "ipywidgets", "papermill"):
+        try:
+            module = __import__(name)
+            report[name] = getattr(module, "__version__", "installed")
+        except ImportError:
+            report[name] = None
+    return report
