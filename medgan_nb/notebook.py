@@ -190,6 +190,13 @@ def execute_notebook(
     params = {"profile": profile, "output_dir": str((out_root / stem).resolve())}
     params.update({k: v for k, v in (parameters or {}).items() if v is not None})
     row: dict[str, Any] = {"notebook": stem, "status": "ok", "seconds": 0.0, "error": None}
+    # Prefer the kernel spec of the environment we run in (e.g. .venv) over a user-wide
+    # "python3" spec that may point at another Python without medgan_nb installed.
+    own_specs = str(Path(sys.prefix) / "share" / "jupyter")
+    if own_specs not in os.environ.get("JUPYTER_PATH", "").split(os.pathsep):
+        os.environ["JUPYTER_PATH"] = os.pathsep.join(p for p in (own_specs, os.environ.get("JUPYTER_PATH")) if p)
+    metrics_path = out_root / stem / "metrics.json"
+    metrics_path.unlink(missing_ok=True)  # never report a previous run's figures as this run's
     t0 = time.perf_counter()
     try:
         pm.execute_notebook(
@@ -205,7 +212,6 @@ def execute_notebook(
         row["status"] = "FAILED"
         row["error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
     row["seconds"] = round(time.perf_counter() - t0, 1)
-    metrics_path = out_root / stem / "metrics.json"
     row["metrics"] = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
     if row["status"] == "ok" and not row["metrics"]:
         row["status"] = "no metrics"

@@ -113,3 +113,129 @@ def plot_channel_means(groups: dict[str, object], title: str = "Mean intensity p
     ax.set_title(title)
     ax.legend()
     return fig
+
+
+# --- dataset tour (notebook 00) ----------------------------------------------------
+
+def plot_lesion_gallery(images, masks, labels, class_names: Sequence[str], per_class: int = 6, outline: bool = True):
+    """Draw ``per_class`` images of every class in one row each, lesion masks outlined; return the Figure."""
+    from skimage.segmentation import find_boundaries
+
+    imgs = to_uint8_images(images)
+    labels = np.asarray(labels)
+    masks = None if masks is None else np.asarray(masks, dtype=bool)
+    n_classes = len(class_names)
+    fig, axes = plt.subplots(n_classes, per_class, figsize=(per_class * 1.25, n_classes * 1.3), squeeze=False)
+    for c, name in enumerate(class_names):
+        idx = np.flatnonzero(labels == c)[:per_class]
+        for j in range(per_class):
+            ax = axes[c, j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j < len(idx):
+                img = imgs[idx[j]].copy()
+                if outline and masks is not None:
+                    edge = find_boundaries(masks[idx[j]], mode="inner")
+                    img[edge] = (0, 255, 0)  # green outline = the ground-truth mask
+                ax.imshow(img)
+            else:
+                ax.set_axis_off()
+            if j == 0:
+                ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+    fig.suptitle("One row per class" + (" (green: lesion mask outline)" if outline and masks is not None else ""))
+    fig.tight_layout()
+    return fig
+
+
+def plot_attribute_histograms(attributes: dict, labels, class_names: Sequence[str], keys: Sequence[str] | None = None):
+    """Histogram each numeric attribute per class (one panel per attribute); return the Figure."""
+    labels = np.asarray(labels)
+    keys = list(keys or [k for k, v in attributes.items() if np.asarray(v).dtype.kind in "fiu"])
+    cols = min(3, len(keys))
+    rows = int(np.ceil(len(keys) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False)
+    cmap = plt.get_cmap("tab10")
+    for ax, key in zip(axes.flat, keys):
+        values = np.asarray(attributes[key], dtype=float)
+        bins = np.histogram_bin_edges(values, bins=min(20, max(5, len(np.unique(values)))))
+        for c, name in enumerate(class_names):
+            sel = values[labels == c]
+            if len(sel):
+                ax.hist(sel, bins=bins, histtype="step", linewidth=1.5, color=cmap(c), label=name)
+        ax.set_title(key.replace("_", " "))
+        ax.set_xlabel(key)
+        ax.set_ylabel("images")
+    for ax in list(axes.flat)[len(keys):]:
+        ax.set_axis_off()
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle("Ground-truth attributes per class")
+    fig.tight_layout()
+    return fig
+
+
+def plot_class_balance(counts: dict[str, Sequence[int]], class_names: Sequence[str], title: str = "Class balance"):
+    """Bar chart of images per class for one or more named label sets; return the Figure."""
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    width = 0.8 / max(1, len(counts))
+    for i, (name, values) in enumerate(counts.items()):
+        x = np.arange(len(class_names)) + (i - (len(counts) - 1) / 2) * width
+        ax.bar(x, values, width, label=name)
+    ax.set_xticks(range(len(class_names)), class_names, rotation=30)
+    ax.set_ylabel("images")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def class_counts(labels, n_classes: int) -> np.ndarray:
+    """Return the number of images of each class, shape (n_classes,)."""
+    return np.bincount(np.asarray(labels).astype(int).ravel(), minlength=n_classes)
+
+
+def plot_class_channel_means(images, labels, class_names: Sequence[str], title: str = "Mean R, G, B per class"):
+    """Grouped bars: mean red, green and blue value (0-255) of each class; return (Figure, means array C×3)."""
+    means = channel_means(images)
+    labels = np.asarray(labels)
+    table = np.array([means[labels == c].mean(axis=0) if np.any(labels == c) else np.full(3, np.nan)
+                      for c in range(len(class_names))])
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    x = np.arange(len(class_names))
+    for k, (channel, colour) in enumerate(zip(("red", "green", "blue"), ("tab:red", "tab:green", "tab:blue"))):
+        ax.bar(x + (k - 1) * 0.27, table[:, k], 0.27, color=colour, label=channel)
+    ax.set_xticks(x, class_names, rotation=30)
+    ax.set_ylabel("mean pixel value (0-255)")
+    ax.set_ylim(0, 255)
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    return fig, table
+
+
+def plot_before_after(before, after, titles: tuple[str, str] = ("before", "after"), suptitle: str | None = None):
+    """Show image pairs: top row ``before``, bottom row ``after``; return the Figure."""
+    b, a = to_uint8_images(before), to_uint8_images(after)
+    n = len(b)
+    fig, axes = plt.subplots(2, n, figsize=(1.6 * n, 3.5), squeeze=False)
+    for j in range(n):
+        for row, (imgs, label) in enumerate(((b, titles[0]), (a, titles[1]))):
+            axes[row, j].imshow(imgs[j])
+            axes[row, j].set_xticks([])
+            axes[row, j].set_yticks([])
+            if j == 0:
+                axes[row, j].set_ylabel(label)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def plot_value_histogram(tensor, title: str = "Pixel values after normalisation"):
+    """Histogram of all values of a tensor/array (e.g. images in [-1, 1]); return the Figure."""
+    values = tensor.detach().float().cpu().numpy().ravel() if isinstance(tensor, torch.Tensor) else np.asarray(tensor).ravel()
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.hist(values, bins=64, color="tab:gray")
+    ax.set_title(title)
+    ax.set_xlabel("pixel value")
+    ax.set_ylabel("count")
+    return fig

@@ -1,0 +1,52 @@
+# medgan-notebooks: the two commands most people need are `make notebooks` and `make test`.
+#   make setup      create .venv (if missing), install requirements and medgan_nb (editable)
+#   make notebooks  execute every notebook headlessly (PROFILE=smoke|cpu|gpu, DATASET=..., DATA_ROOT=...)
+#   make test       unit tests + every notebook under the smoke profile
+#   make lab        JupyterLab with ipywidgets working
+#   make bench      benchmarks (phantom throughput, DCGAN training speed)
+#   make clean      remove runs/, caches and executed outputs (keeps .venv and data/)
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROFILE ?= cpu
+DATASET ?=
+DATA_ROOT ?=
+ONLY ?=
+PYTEST_ARGS ?=
+export MPLBACKEND ?= Agg
+export PYTHONUNBUFFERED := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: setup notebooks test lab bench clean distclean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 9) else "medgan-notebooks needs Python 3.9 or newer; found " + sys.version.split()[0])'
+	@test -x $(PY) || { echo "Creating $(VENV) with $$($(PYTHON) --version)"; $(PYTHON) -m venv $(VENV); }
+	$(PY) -m pip install --quiet --progress-bar off -r requirements.txt
+	$(PY) -m pip install --quiet --progress-bar off --no-deps -e .
+	@$(PY) -c 'import medgan_nb, torch; print("medgan_nb", medgan_nb.__version__, "with torch", torch.__version__, "ready in $(VENV)")'
+	@touch $@
+
+notebooks: setup
+	$(PY) -m medgan_nb.notebook --profile $(PROFILE) \
+		$(if $(DATASET),--dataset $(DATASET)) $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) \
+		$(if $(ONLY),--only $(ONLY))
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lab: setup
+	$(VENV)/bin/jupyter lab notebooks
+
+bench: setup
+	$(PY) benchmarks/bench_phantom.py --json runs/bench/phantom.json
+	$(PY) benchmarks/bench_dcgan.py --json runs/bench/dcgan.json
+
+clean:
+	rm -rf runs .pytest_cache data/cache
+	find . -name __pycache__ -type d -not -path './$(VENV)/*' -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV) *.egg-info
