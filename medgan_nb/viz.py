@@ -239,3 +239,122 @@ def plot_value_histogram(tensor, title: str = "Pixel values after normalisation"
     ax.set_xlabel("pixel value")
     ax.set_ylabel("count")
     return fig
+
+
+# ----------------------------------------------------------------------------
+# Architecture tables, training progress, latent space, nearest neighbours
+# ----------------------------------------------------------------------------
+
+def layer_summary(model: torch.nn.Module, example_input: torch.Tensor):
+    """Return a pandas DataFrame (layer, type, output shape, parameters) from one forward pass with hooks."""
+    import pandas as pd
+
+    rows: list[dict] = []
+    hooks = []
+    for name, module in model.named_modules():
+        if len(list(module.children())) > 0:
+            continue  # only leaf layers (Conv, BatchNorm, ReLU...), not the containers around them
+
+        def record(mod, inputs, output, name=name):
+            rows.append({
+                "layer": name,
+                "type": type(mod).__name__,
+                "output shape": tuple(output.shape[1:]),  # per image: the batch dimension is left out
+                "parameters": sum(p.numel() for p in mod.parameters(recurse=False)),
+            })
+
+        hooks.append(module.register_forward_hook(record))
+    was_training = model.training
+    model.eval()  # BatchNorm in eval mode: one example image is enough
+    try:
+        with torch.no_grad():
+            model(example_input)
+    finally:
+        for hook in hooks:
+            hook.remove()
+        model.train(was_training)
+    table = pd.DataFrame(rows, columns=["layer", "type", "output shape", "parameters"])
+    total = pd.DataFrame([{"layer": "total", "type": "", "output shape": "",
+                           "parameters": int(table["parameters"].sum())}])
+    return pd.concat([table, total], ignore_index=True)
+
+
+def plot_samples_over_training(samples: Sequence, n_show: int = 8, title: str = "Samples over training (same z each row)"):
+    """Draw one row of ``n_show`` images per (step, images) pair, earliest at the top; return the Figure."""
+    if not samples:
+        raise ValueError("samples is empty; train with sample_every > 0 so the engine keeps snapshots")
+    rows = len(samples)
+    fig, axes = plt.subplots(rows, 1, figsize=(1.1 * n_show, 1.25 * rows + 0.6), squeeze=False)
+    for ax, (step, images) in zip(axes[:, 0], samples):
+        ax.imshow(image_grid(images[:n_show], nrow=n_show))
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(f"step {step}", rotation=0, ha="right", va="center")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def slerp(z_start: torch.Tensor, z_end: torch.Tensor, t: float) -> torch.Tensor:
+    r"""Return the spherical interpolation :math:`\frac{\sin((1-t)\Omega)}{\sin\Omega} z_0 + \frac{\sin(t\Omega)}{\sin\Omega} z_1`."""
+    cos_omega = torch.dot(z_start / z_start.norm(), z_end / z_end.norm()).clamp(-1.0, 1.0)
+    omega = torch.arccos(cos_omega)  # the angle between the two latent vectors
+    if omega.abs() < 1e-6:  # (almost) the same direction: plain linear interpolation is exact enough
+        return (1 - t) * z_start + t * z_end
+    return (torch.sin((1 - t) * omega) * z_start + torch.sin(t * omega) * z_end) / torch.sin(omega)
+
+
+def interpolate_latents(z_start: torch.Tensor, z_end: torch.Tensor, n_steps: int = 8, method: str = "slerp") -> torch.Tensor:
+    """Return ``n_steps`` latent vectors (n_steps, d) from z_start to z_end, by 'slerp' or 'lerp'."""
+    if method not in ("slerp", "lerp"):
+        raise ValueError(f"method must be 'slerp' or 'lerp', got {method!r}")
+    if n_steps < 2:
+        raise ValueError(f"n_steps must be at least 2 (both end points), got {n_steps}")
+    z_start, z_end = z_start.flatten().float(), z_end.flatten().float()
+    ts = torch.linspace(0.0, 1.0, n_steps)
+    if method == "lerp":
+        return torch.stack([(1 - t) * z_start + t * z_end for t in ts])
+    return torch.stack([slerp(z_start, z_end, float(t)) for t in ts])
+
+
+def plot_latent_interpolation(generator: torch.nn.Module, z_start: torch.Tensor, z_end: torch.Tensor,
+                              n_steps: int = 8, method: str = "slerp", title: str | None = None):
+    """Draw G(z) along the path from z_start to z_end as one strip; return the Figure."""
+    path = interpolate_latents(z_start, z_end, n_steps, method)
+    device = next(generator.parameters()).device
+    was_training = generator.training
+    generator.eval()
+    with torch.no_grad():
+        images = generator(path.to(device)).float().cpu()
+    generator.train(was_training)
+    fig, ax = plt.subplots(figsize=(1.2 * n_steps, 2.1))
+    ax.imshow(image_grid(images, nrow=n_steps))
+    ax.set_yticks([])
+    size = images.shape[-1] + 2  # image width plus the grid padding
+    ax.set_xticks([2 + size * i + size / 2 - 1 for i in range(n_steps)], [f"{t:.2f}" for t in torch.linspace(0, 1, n_steps).tolist()])
+    ax.set_xlabel(f"interpolation weight t ({method}: t = 0 is z_start, t = 1 is z_end)")
+    ax.set_title(title or f"Walking through the latent space ({method})")
+    fig.tight_layout()
+    return fig
+
+
+def plot_nearest_neighbours(queries, references, indices, distances,
+                            title: str = "Generated image (top) and its nearest training image (bottom)",
+                            distance_label: str = "root-mean-square pixel difference, pixels in [-1, 1]"):
+    """Draw each query above its nearest reference, labelled with their distance; return the Figure."""
+    query_images = to_uint8_images(queries)
+    nearest_images = to_uint8_images(references[torch.as_tensor(indices).reshape(len(query_images), -1)[:, 0]])
+    distances = torch.as_tensor(distances).reshape(len(query_images), -1)[:, 0]
+    n = len(query_images)
+    fig, axes = plt.subplots(2, n, figsize=(1.45 * n, 3.4), squeeze=False)
+    for j in range(n):
+        for row, images in enumerate((query_images, nearest_images)):
+            axes[row, j].imshow(images[j])
+            axes[row, j].set_xticks([])
+            axes[row, j].set_yticks([])
+        axes[1, j].set_xlabel(f"d = {float(distances[j]):.3f}")
+    axes[0, 0].set_ylabel("generated")
+    axes[1, 0].set_ylabel("nearest\ntraining")
+    fig.suptitle(f"{title}\n(d: {distance_label})", fontsize=10)
+    fig.tight_layout()
+    return fig

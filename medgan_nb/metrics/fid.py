@@ -1,0 +1,120 @@
+r"""Fréchet distance between two sets of images, in a fixed feature space.
+
+Fit a Gaussian to the features :math:`\phi(x)` of each set, real
+:math:`\mathcal{N}(\mu_r, \Sigma_r)` and generated :math:`\mathcal{N}(\mu_g, \Sigma_g)`;
+the Fréchet (2-Wasserstein) distance between the two Gaussians is
+
+.. math::
+
+    d^2 = \lVert \mu_r - \mu_g \rVert_2^2
+          + \operatorname{Tr}\!\big(\Sigma_r + \Sigma_g - 2\,(\Sigma_r \Sigma_g)^{1/2}\big).
+
+The first term says "the average image is off" (e.g. wrong colour), the
+second "the spread is off" (e.g. mode collapse: all samples alike). Lower is
+better; two samples of the same distribution give a small positive value,
+not zero, because :math:`\mu` and :math:`\Sigma` are estimated from finitely
+many images.
+
+We do not re-implement the formula: torchmetrics'
+``FrechetInceptionDistance`` accepts any ``nn.Module`` as its feature
+extractor (``feature=``); it calls the module on each batch we pass to
+``update`` (float images in [-1, 1], unchanged, since the module is custom)
+and reads the feature size from its ``num_features`` attribute. The default
+module is the kit's :class:`~medgan_nb.metrics.features.LesionFeatureExtractor`
+(random conv + colour statistics, no download), so the value is a *Fréchet
+distance in the kit's feature space*, not an Inception FID.
+
+Sample sizes: :math:`\Sigma` is a :math:`D \times D` matrix estimated from
+:math:`N` images, so it has rank at most :math:`N - 1`. With :math:`N < D`
+(here D = 256) the distance is still defined, but it is biased upwards and
+noisier; use the same N for every model you compare, and ideally N > D
+(thousands for publishable numbers). Two images per set is the bare minimum.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torchmetrics.image.fid import FrechetInceptionDistance
+
+from .features import check_images, default_extractor
+
+MIN_SAMPLES = 2  # a covariance needs at least two points
+
+
+def _module_device(module: nn.Module) -> torch.device:
+    """Return the device of a module's first parameter or buffer (CPU if it has none)."""
+    for tensor in (*module.parameters(), *module.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+def features_of(
+    images: torch.Tensor,
+    extractor: nn.Module | None = None,
+    batch_size: int = 256,
+) -> torch.Tensor:
+    """Return the features (N, D) on the CPU of images (N, 3, H, W) in [-1, 1], computed in batches."""
+    extractor = extractor or default_extractor()
+    check_images(images)
+    device = _module_device(extractor)
+    chunks = []
+    with torch.no_grad():
+        for start in range(0, len(images), batch_size):
+            batch = images[start : start + batch_size].to(device)
+            chunks.append(extractor(batch).float().cpu())
+    if not chunks:
+        raise ValueError("images is empty (N = 0); pass at least one image")
+    return torch.cat(chunks)
+
+
+def frechet_distance(
+    real_images: torch.Tensor,
+    fake_images: torch.Tensor,
+    extractor: nn.Module | None = None,
+    batch_size: int = 256,
+) -> float:
+    r"""Return the Fréchet distance :math:`d^2` between the feature Gaussians of two image sets (lower = closer)."""
+    extractor = extractor or default_extractor()
+    for name, images in (("real_images", real_images), ("fake_images", fake_images)):
+        check_images(images, name)
+        if len(images) < MIN_SAMPLES:
+            raise ValueError(
+                f"{name} has {len(images)} image(s); a Fréchet distance needs at least {MIN_SAMPLES} per set "
+                "(and preferably more than the feature size D) - generate or load more images"
+            )
+    device = _module_device(extractor)
+    # torchmetrics keeps the running sums in float64 and computes
+    # ||mu_r - mu_g||^2 + Tr(S_r + S_g - 2 (S_r S_g)^{1/2}) from them.
+    metric = FrechetInceptionDistance(feature=extractor, normalize=True, reset_real_features=True).to(device)
+    for real, images in ((True, real_images), (False, fake_images)):
+        for start in range(0, len(images), batch_size):
+            metric.update(images[start : start + batch_size].to(device).float(), real=real)
+    value = float(metric.compute())
+    # Round-off in the matrix square root can make d^2 a hair below zero for identical sets.
+    return max(value, 0.0) if math.isfinite(value) else value
+
+
+@torch.no_grad()
+def sample_generator(
+    generator: nn.Module,
+    n: int,
+    seed: int = 0,
+    batch_size: int = 256,
+    latent_dim: int | None = None,
+) -> torch.Tensor:
+    """Return ``n`` images (n, 3, H, W) on the CPU drawn from ``generator`` with z ~ N(0, I) from a fixed seed."""
+    latent_dim = latent_dim or getattr(generator, "latent_dim", None)
+    if latent_dim is None:
+        raise ValueError("the generator has no .latent_dim attribute; pass latent_dim=... explicitly")
+    device = _module_device(generator)
+    z = torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(seed))
+    was_training = generator.training
+    generator.eval()
+    try:
+        images = [generator(z[start : start + batch_size].to(device)).float().cpu()
+                  for start in range(0, n, batch_size)]
+    finally:
+        generator.train(was_training)
+    return torch.cat(images)
