@@ -1,0 +1,158 @@
+r"""DCGAN: the deep convolutional GAN of Radford, Metz & Chintala (2016).
+
+The generator maps a latent vector :math:`z \sim \mathcal N(0, I_{d_z})` to an
+image :math:`G(z) \in [-1, 1]^{3\times S\times S}`; the discriminator maps an
+image to one *logit* :math:`D(x)` (the probability "real" is
+:math:`\sigma(D(x))`; the losses in :mod:`medgan_nb.losses` take logits).
+
+The paper's architecture guidelines (section 3) and where each one lives here:
+
+==============================================  ====================================================
+paper                                           this file
+==============================================  ====================================================
+"project and reshape" :math:`z` to a 4x4 map    ``ConvTranspose2d(d_z, C_0, 4, 1, 0)`` on
+                                                :math:`z` viewed as :math:`d_z\times1\times1`
+                                                (a dense layer + reshape, written as a convolution
+                                                as in pytorch/examples)
+fractionally-strided convolutions in G          ``ConvTranspose2d(C, C/2, 4, stride 2, pad 1)``:
+                                                each doubles height and width, halves channels
+strided convolutions in D (no pooling)          ``Conv2d(C, 2C, 4, stride 2, pad 1)``: each halves
+                                                height and width, doubles channels
+batch normalisation in both networks ...        ``BatchNorm2d`` after every hidden convolution
+... except the G output and the D input layer   G's last layer and D's first layer have no BatchNorm
+ReLU in G, tanh on the G output                 ``ReLU`` hidden, ``Tanh`` output (images in [-1, 1])
+LeakyReLU (slope 0.2) in D                      ``LeakyReLU(0.2)`` after every hidden D convolution
+no fully connected hidden layers                D ends with ``Conv2d(C, 1, 4, 1, 0)`` on the 4x4 map:
+                                                one logit per image, no sigmoid
+weights :math:`\mathcal N(0, 0.02)`              :func:`weights_init` (BatchNorm scale
+                                                :math:`\mathcal N(1, 0.02)`, bias 0)
+==============================================  ====================================================
+
+Sizes: for an image of side :math:`S \in \{32, 64, 128\}` there are
+:math:`L = \log_2 S - 2` resolution-doubling steps between 4x4 and SxS. With
+``width`` :math:`= w`, G's 4x4 map has :math:`C_0 = w\,2^{L-1}` channels
+(512 for S=64, w=64, as in the paper's figure 1), halved at every step; D
+mirrors it (:math:`w, 2w, \dots, w\,2^{L-1}`).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+Tensor = torch.Tensor
+
+SUPPORTED_IMAGE_SIZES = (32, 64, 128)
+
+
+def _check_image_size(image_size: int) -> int:
+    """Return the number of x2 resolution steps between 4x4 and image_size (ValueError if unsupported)."""
+    if image_size not in SUPPORTED_IMAGE_SIZES:
+        raise ValueError(
+            f"DCGAN image_size must be one of {SUPPORTED_IMAGE_SIZES}, got {image_size!r}; "
+            "resize your images to 32, 64 or 128 pixels (e.g. load_dataset(..., size=64))"
+        )
+    return int(math.log2(image_size)) - 2
+
+
+def _check_width(width: int) -> None:
+    if not isinstance(width, int) or width < 1:
+        raise ValueError(f"width must be a positive integer (64 in the paper), got {width!r}")
+
+
+class DCGANGenerator(nn.Module):
+    """DCGAN generator: z of shape (N, latent_dim) -> images (N, channels, S, S) in [-1, 1]."""
+
+    def __init__(self, latent_dim: int = 100, image_size: int = 64, width: int = 64, channels: int = 3) -> None:
+        super().__init__()
+        n_up = _check_image_size(image_size)
+        _check_width(width)
+        if latent_dim < 1:
+            raise ValueError(f"latent_dim must be a positive integer (100 in the paper), got {latent_dim!r}")
+        self.latent_dim = latent_dim
+        self.image_size = image_size
+        self.width = width
+        self.channels = channels
+        c = width * 2 ** (n_up - 1)  # C_0 channels on the 4x4 map
+        layers: list[nn.Module] = [
+            # project and reshape: z (d_z x 1 x 1) -> C_0 x 4 x 4
+            nn.ConvTranspose2d(latent_dim, c, 4, 1, 0, bias=False),
+            nn.BatchNorm2d(c),
+            nn.ReLU(True),
+        ]
+        for _ in range(n_up - 1):
+            # fractionally-strided convolution: C x s x s -> C/2 x 2s x 2s
+            layers += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(c // 2), nn.ReLU(True)]
+            c //= 2
+        # output layer: no BatchNorm, tanh -> [-1, 1]
+        layers += [nn.ConvTranspose2d(c, channels, 4, 2, 1, bias=False), nn.Tanh()]
+        self.main = nn.Sequential(*layers)
+
+    def forward(self, z: Tensor) -> Tensor:
+        """Return G(z): images (N, channels, image_size, image_size) in [-1, 1]."""
+        if z.dim() == 2:
+            z = z[:, :, None, None]  # (N, d_z) -> (N, d_z, 1, 1)
+        if z.dim() != 4 or z.shape[1] != self.latent_dim or z.shape[2:] != (1, 1):
+            raise ValueError(
+                f"generator expects latent vectors of shape (N, {self.latent_dim}), got {tuple(z.shape)}; "
+                f"draw them with torch.randn(N, {self.latent_dim})"
+            )
+        return self.main(z)
+
+
+class DCGANDiscriminator(nn.Module):
+    """DCGAN discriminator: images (N, channels, S, S) -> logits D(x) of shape (N,)."""
+
+    def __init__(self, image_size: int = 64, width: int = 64, channels: int = 3) -> None:
+        super().__init__()
+        n_down = _check_image_size(image_size)
+        _check_width(width)
+        self.image_size = image_size
+        self.width = width
+        self.channels = channels
+        c = width
+        # input layer: strided convolution, no BatchNorm, LeakyReLU(0.2)
+        layers: list[nn.Module] = [nn.Conv2d(channels, c, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True)]
+        for _ in range(n_down - 1):
+            # strided convolution: C x s x s -> 2C x s/2 x s/2
+            layers += [nn.Conv2d(c, c * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(c * 2), nn.LeakyReLU(0.2, inplace=True)]
+            c *= 2
+        # 4x4 map -> one logit per image (no fully connected layer, no sigmoid)
+        layers += [nn.Conv2d(c, 1, 4, 1, 0, bias=False)]
+        self.main = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Return the logits D(x), shape (N,)."""
+        expected = (self.channels, self.image_size, self.image_size)
+        if x.dim() != 4 or tuple(x.shape[1:]) != expected:
+            given = tuple(x.shape[1:]) if x.dim() == 4 else tuple(x.shape)
+            raise ValueError(
+                f"discriminator expects images of shape (N, {expected[0]}, {expected[1]}, {expected[2]}) "
+                f"(channels, height, width) but was given {given}; make the generator and the data produce "
+                f"{expected[0]}x{expected[1]}x{expected[2]} images (e.g. load_dataset(..., size={self.image_size}) "
+                f"and the same image_size for both networks), or build the discriminator for the images you have"
+            )
+        return self.main(x).flatten()  # (N, 1, 1, 1) -> (N,)
+
+
+def weights_init(module: nn.Module) -> None:
+    """Initialise one module in place as in the paper: conv weights N(0, 0.02); BatchNorm scale N(1, 0.02), bias 0."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+def build_dcgan(
+    image_size: int = 64, latent_dim: int = 100, width: int = 64, channels: int = 3
+) -> tuple[DCGANGenerator, DCGANDiscriminator]:
+    """Return a freshly initialised (generator, discriminator) pair for images of side ``image_size``."""
+    generator = DCGANGenerator(latent_dim=latent_dim, image_size=image_size, width=width, channels=channels)
+    discriminator = DCGANDiscriminator(image_size=image_size, width=width, channels=channels)
+    generator.apply(weights_init)
+    discriminator.apply(weights_init)
+    return generator, discriminator
