@@ -358,3 +358,36 @@ def plot_nearest_neighbours(queries, references, indices, distances,
     fig.suptitle(f"{title}\n(d: {distance_label})", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def plot_gan_history(history, smooth: int = 1):
+    """Two panels from a training History (or its dict of lists): losses, and D(x) / D(G(z)) per step; return the Figure."""
+    columns = history.as_dict() if hasattr(history, "as_dict") else dict(history)
+    kind = getattr(history, "d_output", "probability")
+    steps = np.asarray(columns["step"], dtype=float)
+    fig, (ax_loss, ax_d) = plt.subplots(1, 2, figsize=(11, 3.5))
+
+    def running_mean(values):
+        y = np.asarray(values, dtype=float)
+        if smooth > 1 and len(y) >= smooth:
+            return steps[smooth - 1 :], np.convolve(y, np.ones(smooth) / smooth, mode="valid")
+        return steps, y
+
+    for name, label in (("loss_d", "discriminator loss L_D"), ("loss_g", "generator loss L_G")):
+        ax_loss.plot(*running_mean(columns[name]), label=label)
+    ax_loss.set_title("Losses")
+    ax_loss.set_xlabel("generator step")
+    ax_loss.set_ylabel("loss (nats)" if kind == "probability" else "loss (critic units)")
+    for name, label in (("d_real", "D(x), real"), ("d_fake", "D(G(z)), fake")):
+        ax_d.plot(*running_mean(columns[name]), label=label)
+    if kind == "probability":
+        ax_d.axhline(0.5, color="grey", linestyle=":", label="0.5 = cannot tell")
+        ax_d.set_ylim(-0.02, 1.02)
+    ax_d.set_title("Discriminator outputs (batch means)")
+    ax_d.set_xlabel("generator step")
+    ax_d.set_ylabel("probability of 'real'" if kind == "probability" else "critic output (raw)")
+    for ax in (ax_loss, ax_d):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
