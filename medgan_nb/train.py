@@ -564,7 +564,7 @@ def _check_finite(loss: Tensor, name: str, step: int, checkpoint: Path | None) -
         where = (f"the last good checkpoint {checkpoint} is intact" if checkpoint is not None
                  else "no checkpoint was written (set TrainConfig.checkpoint_dir to keep one)")
         raise TrainingDiverged(
-            f"training diverged at step {step}: the {name} loss is {float(loss)}; {where}. "
+            f"training diverged at step {step}: the {name} loss is {float(loss.detach())}; {where}. "
             "Try a smaller learning rate (lr_d/lr_g), amp='off', a gradient penalty (gp_weight) or R1 (r1_gamma)",
             step=step, checkpoint=checkpoint,
         )
