@@ -19,9 +19,11 @@ JPEG files to measure decoding. :func:`export_phantoms` renders phantom lesions
   ``train_labels`` uint8 N x 1, same for ``val`` / ``test``), named
   ``dermamnist.npz`` (28 px) or ``dermamnist_<size>.npz``.
 
-Geometry: the renderer draws squares of at most 256 px, so a 600 x 450 image is
-the centre 4:3 band of a square phantom, scaled up with a Lanczos filter (the
-mask with a bilinear filter and a threshold at 1/2, which keeps its edge smooth).
+Geometry: the renderer draws squares (28..256 px; its time per image grows
+faster than the pixel count), so a 600 x 450 image is the centre 4:3 band of a
+square phantom rendered at ``render_size`` (default: the larger side, at most
+192 px) and scaled up with a Lanczos filter; the mask is scaled with a bilinear
+filter and thresholded at 1/2, which keeps its edge smooth.
 
 Nothing half-written is left behind: everything is written into a hidden
 temporary folder next to ``root`` and moved into place at the end.
@@ -54,6 +56,7 @@ HAM10000_MASK_FOLDER = "HAM10000_segmentations_lesion_tschandl"
 ISIC_IMAGE_FOLDER = "ISIC2018_Task1-2_Training_Input"
 ISIC_MASK_FOLDER = "ISIC2018_Task1_Training_GroundTruth"
 DERMAMNIST_SPLIT_SHARES = {"train": 7007, "val": 1003, "test": 2005}  # DermaMNIST's split sizes
+DEFAULT_RENDER_LIMIT = 192  # px; rendering 256 px phantoms is about 5x slower per image than 192 px
 IMAGES_PER_LESION = {1: 0.76, 2: 0.19, 3: 0.05}  # about 10015 images of 7470 lesions in HAM10000
 
 # Plausible HAM10000-like metadata (roughly the published proportions; phantoms, not patients).
@@ -93,6 +96,7 @@ def export_phantoms(
     masks: bool = True,
     image_format: str = "png",
     overwrite: bool = False,
+    render_size: int | None = None,
     workers: int | None = None,
     progress: bool = True,
 ) -> Path:
@@ -105,6 +109,8 @@ def export_phantoms(
     for HAM10000's class balance). ``masks`` adds HAM10000 segmentation masks;
     ``image_format`` ("png" or "jpg") is for ``folder``. Files already in
     ``root`` are kept unless one would be replaced: then ``overwrite=True`` is needed.
+    ``render_size`` is the side of the square phantom before scaling (28..256;
+    smaller is faster, e.g. 128 when writing thousands of files for a benchmark).
     """
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
@@ -115,24 +121,29 @@ def export_phantoms(
     if image_format not in ("png", "jpg"):
         raise ValueError(f"image_format must be 'png' or 'jpg', got {image_format!r}")
     width, height = _check_size(layout, DEFAULT_SIZES[layout] if size is None else size)
+    from . import phantom
+
+    if render_size is None:  # DermaMNIST sizes (<= 224) are rendered exactly
+        limit = phantom.MAX_SIZE if layout == "dermamnist" else DEFAULT_RENDER_LIMIT
+        render_size = min(max(width, height, phantom.MIN_SIZE), limit)
+    if isinstance(render_size, bool) or not phantom.MIN_SIZE <= int(render_size) <= phantom.MAX_SIZE:
+        raise ValueError(f"render_size must be between {phantom.MIN_SIZE} and {phantom.MAX_SIZE}, got {render_size!r}")
     root = Path(root).expanduser().resolve()
     if root.exists() and not root.is_dir():
         raise NotADirectoryError(f"{root} is a file; pass a folder to export into")
     root.mkdir(parents=True, exist_ok=True)
-    from .phantom import CLASS_NAMES, PhantomConfig
-
-    config = PhantomConfig() if config is None else config
-    writer = _Writer(width, height, int(jpeg_quality), workers, progress)
+    config = phantom.PhantomConfig() if config is None else config
+    writer = _Writer(width, height, int(render_size), int(jpeg_quality), workers, progress)
     partial = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
     try:
         if layout == "ham10000":
-            _write_ham10000(partial, int(n), seed, config, masks, writer, CLASS_NAMES)
+            _write_ham10000(partial, int(n), seed, config, masks, writer, phantom.CLASS_NAMES)
         elif layout == "isic-seg":
             _write_isic(partial, int(n), seed, config, writer)
         elif layout == "folder":
-            _write_folder(partial, int(n), seed, config, image_format, writer, CLASS_NAMES)
+            _write_folder(partial, int(n), seed, config, image_format, writer, phantom.CLASS_NAMES)
         else:
-            _write_dermamnist(partial, int(n), width, seed, config, progress)
+            _write_dermamnist(partial, int(n), width, int(render_size), seed, config, progress)
         _move_into(partial, root, overwrite)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
@@ -152,13 +163,6 @@ def _check_size(layout: str, size: int | tuple[int, int]) -> tuple[int, int]:
     if not (16 <= width <= 4096 and 16 <= height <= 4096):
         raise ValueError(f"size must be between 16 and 4096 pixels per side, got {size!r}")
     return width, height
-
-
-def _render_size(width: int, height: int) -> int:
-    """Return the square render size: the larger side, within the renderer's 28..256 px."""
-    from . import phantom
-
-    return int(min(max(width, height, phantom.MIN_SIZE), phantom.MAX_SIZE))
 
 
 def _move_into(partial: Path, root: Path, overwrite: bool) -> None:
@@ -182,8 +186,10 @@ def _move_into(partial: Path, root: Path, overwrite: bool) -> None:
 class _Writer:
     """Crops, scales, encodes and writes images in a thread pool while the main thread renders the next chunk."""
 
-    def __init__(self, width: int, height: int, jpeg_quality: int, workers: int | None, progress: bool) -> None:
+    def __init__(self, width: int, height: int, render_size: int, jpeg_quality: int, workers: int | None,
+                 progress: bool) -> None:
         self.size = (width, height)
+        self.render_size = render_size
         self.jpeg_quality = jpeg_quality
         self.workers = max(1, int(workers)) if workers else max(1, min(8, os.cpu_count() or 1))
         self.progress = progress
@@ -272,7 +278,7 @@ def _write_ham10000(folder: Path, n: int, seed: int, config: Any, masks: bool, w
 
     def chunks():
         image_index = 0
-        for first, batch in _render_chunks(lesions, _render_size(*writer.size), seed, config):
+        for first, batch in _render_chunks(lesions, writer.render_size, seed, config):
             jobs = []
             for j in range(len(batch.labels)):
                 lesion = first + j
@@ -308,7 +314,7 @@ def _write_isic(folder: Path, n: int, seed: int, config: Any, writer: _Writer) -
     (folder / ISIC_MASK_FOLDER).mkdir()
 
     def chunks():
-        for first, batch in _render_chunks(n, _render_size(*writer.size), seed, config):
+        for first, batch in _render_chunks(n, writer.render_size, seed, config):
             yield [
                 _Job(batch.images[j], batch.masks[j], 0,
                      folder / ISIC_IMAGE_FOLDER / f"ISIC_{first + j:07d}.jpg",
@@ -321,7 +327,7 @@ def _write_isic(folder: Path, n: int, seed: int, config: Any, writer: _Writer) -
 
 def _write_folder(folder: Path, n: int, seed: int, config: Any, image_format: str, writer: _Writer, class_names) -> None:
     def chunks():
-        for first, batch in _render_chunks(n, _render_size(*writer.size), seed, config):
+        for first, batch in _render_chunks(n, writer.render_size, seed, config):
             jobs = []
             for j in range(len(batch.labels)):
                 class_folder = folder / class_names[int(batch.labels[j])]
@@ -332,10 +338,9 @@ def _write_folder(folder: Path, n: int, seed: int, config: Any, image_format: st
     writer.write_all(chunks(), total=n)
 
 
-def _write_dermamnist(folder: Path, n: int, size: int, seed: int, config: Any, progress: bool) -> None:
+def _write_dermamnist(folder: Path, n: int, size: int, render_size: int, seed: int, config: Any, progress: bool) -> None:
     from .phantom import render_phantoms
 
-    render_size = _render_size(size, size)
     parts = []
     for first in tqdm(range(0, n, 256), desc="rendering phantoms", unit="chunk", disable=not progress):
         batch = render_phantoms(min(256, n - first), size=render_size, seed=seed, config=config, start=first)

@@ -365,7 +365,7 @@ def _write_cache(path: Path, decoded: _Decoded) -> None:
         "images": decoded.images,
         "labels": decoded.labels.astype(np.int64),
         "class_names": np.array(json.dumps(list(decoded.class_names))),
-        "metadata": np.array(decoded.metadata.to_json(orient="split", index=False)),
+        "metadata": np.array(_metadata_to_json(decoded.metadata)),
     }
     if decoded.masks is not None:
         arrays["masks"] = decoded.masks
@@ -383,15 +383,25 @@ def _write_cache(path: Path, decoded: _Decoded) -> None:
 
 def _read_cache(path: Path) -> _Decoded:
     with np.load(path, allow_pickle=False) as data:
-        table = json.loads(str(data["metadata"]))
         return _Decoded(
             images=data["images"],
             labels=data["labels"],
             masks=data["masks"] if "masks" in data.files else None,
-            metadata=pd.DataFrame(table["data"], columns=table["columns"]),
+            metadata=_metadata_from_json(str(data["metadata"])),
             class_names=tuple(json.loads(str(data["class_names"]))),
             groups=np.array(json.loads(str(data["groups"])), dtype=object) if "groups" in data.files else None,
         )
+
+
+def _metadata_to_json(metadata: pd.DataFrame) -> str:
+    """Return the table as JSON; Python floats keep every digit, so it reads back exactly."""
+    table = metadata.to_dict(orient="split", index=False)  # native Python values
+    return json.dumps({"columns": [str(c) for c in table["columns"]], "data": table["data"]})
+
+
+def _metadata_from_json(text: str) -> pd.DataFrame:
+    table = json.loads(text)
+    return pd.DataFrame(table["data"], columns=table["columns"])
 
 
 def _index_files(root: Path) -> list[Path]:
@@ -587,6 +597,8 @@ def _render_phantom_range(phantom, start, stop, size, options, config, split, bo
         for key, value in (batch.attributes or {}).items():
             value = np.asarray(value)
             if value.ndim == 1 and value.dtype.kind in "biuf":  # keep per-image scalars only
+                # float64 / int64, the types the table has when read back from the cache
+                value = value if value.dtype.kind == "b" else value.astype(np.float64 if value.dtype.kind == "f" else np.int64)
                 attributes.setdefault(key, []).append(value)
         class_names = tuple(batch.class_names)
         bar.update(len(batch.labels))
