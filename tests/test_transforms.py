@@ -10,6 +10,7 @@ from medgan_nb.data.phantom import PhantomConfig, render_phantoms
 from medgan_nb.data.transforms import (
     center_crop_box,
     from_tensor,
+    hair_mask,
     remove_hair,
     resize_and_center_crop,
     shades_of_grey,
@@ -125,12 +126,16 @@ def test_remove_hair_erases_a_dark_line_and_leaves_the_rest():
 def test_remove_hair_on_phantoms_brings_them_close_to_the_hair_free_rendering():
     hairy = render_phantoms(5, size=96, seed=2, config=PhantomConfig.clean(hairs=True, hair_probability=1.0))
     clean = render_phantoms(5, size=96, seed=2, config=PhantomConfig.clean())
-    before = after = 0.0
+    before = after = found_before = found_after = 0.0
     for with_hair, without in zip(hairy.images, clean.images):
+        cleaned = remove_hair(with_hair)
         before += np.abs(with_hair.astype(int) - without).mean()
-        after += np.abs(remove_hair(with_hair).astype(int) - without).mean()
+        after += np.abs(cleaned.astype(int) - without).mean()
+        found_before += hair_mask(with_hair).mean()
+        found_after += hair_mask(cleaned).mean()
     assert before > 1.0, "the phantoms should differ by their hairs"
     assert after < 0.6 * before
+    assert found_before > 0.01 and found_after < 0.3 * found_before
 
 
 def test_remove_hair_checks_its_input():

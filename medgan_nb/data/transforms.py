@@ -48,6 +48,7 @@ ImageLike = Union[Image.Image, np.ndarray]
 __all__ = [
     "center_crop_box",
     "from_tensor",
+    "hair_mask",
     "remove_hair",
     "resize_and_center_crop",
     "shades_of_grey",
@@ -150,6 +151,45 @@ def _check_rgb_uint8(image: np.ndarray, what: str) -> np.ndarray:
     return array
 
 
+def hair_mask(
+    image: np.ndarray,
+    radius: int | None = None,
+    threshold: float = 0.06,
+    min_length: float | None = None,
+) -> np.ndarray:
+    """Return a bool (H, W) mask of the thin dark hairs in the RGB uint8 ``image`` (DullRazor's detection step).
+
+    Black-hat :math:`B = (I \\bullet D_r) - I` on the grey image with a disk of
+    radius ``radius`` (default: 1/25 of the short side, at least 2 px); pixels
+    with ``B > threshold`` (grey in [0, 1]) are kept when they belong to a
+    component at least ``min_length`` px long (default: 1/8 of the short side,
+    at least 6 px; this drops the dots of a pigment network), then grown by 1 px
+    to cover each hair's soft edge.
+    """
+    from skimage.color import rgb2gray
+    from skimage.measure import label, regionprops
+    from skimage.morphology import black_tophat, dilation, disk
+
+    rgb = _check_rgb_uint8(image, "hair_mask")
+    radius, min_length = _hair_scales(rgb, radius, min_length)
+    grey = rgb2gray(rgb)                                       # I in [0, 1]
+    black_hat = black_tophat(grey, footprint=disk(radius))      # B = closing(I, D_r) - I
+    candidates = label(black_hat > threshold)                   # B > tau
+    long_enough = np.zeros(candidates.max() + 1, dtype=bool)    # keep long thin components only
+    for region in regionprops(candidates):
+        long_enough[region.label] = region.axis_major_length >= min_length
+    return dilation(long_enough[candidates], disk(1))           # cover the soft edge of each hair
+
+
+def _hair_scales(rgb: np.ndarray, radius: int | None, min_length: float | None) -> tuple[int, float]:
+    short_side = min(rgb.shape[:2])
+    radius = int(radius) if radius is not None else max(2, round(short_side / 25))
+    min_length = float(min_length) if min_length is not None else max(6.0, short_side / 8)
+    if radius < 1:
+        raise ValueError(f"radius must be at least 1 pixel, got {radius}")
+    return radius, min_length
+
+
 def remove_hair(
     image: np.ndarray,
     radius: int | None = None,
@@ -160,31 +200,16 @@ def remove_hair(
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Return a copy of the RGB uint8 ``image`` with thin dark hairs filled in (and the hair mask if ``return_mask``).
 
-    DullRazor-style: black-hat :math:`B = (I \\bullet D_r) - I` on the grey image
-    with a disk of radius ``radius`` (default: 1/25 of the short side, at least
-    2 px), pixels with ``B > threshold`` (grey in [0, 1]) kept when they belong
-    to a component at least ``min_length`` px long (default: 1/8 of the short
-    side; this drops the dots of a pigment network), then filled by ``method``:
-    ``"median"`` (median of the non-hair neighbourhood, fast) or
-    ``"biharmonic"`` (:func:`skimage.restoration.inpaint_biharmonic`, smoother, slower).
+    Hairs are found by :func:`hair_mask` (``radius``, ``threshold``,
+    ``min_length`` are passed on) and filled by ``method``: ``"median"``
+    (median of the non-hair neighbourhood, robust) or ``"biharmonic"``
+    (:func:`skimage.restoration.inpaint_biharmonic`, smoother).
     """
-    from skimage.color import rgb2gray
-    from skimage.measure import label, regionprops
-    from skimage.morphology import black_tophat, dilation, disk
-
     rgb = _check_rgb_uint8(image, "remove_hair")
-    short_side = min(rgb.shape[:2])
-    radius = int(radius) if radius is not None else max(2, round(short_side / 25))
-    min_length = float(min_length) if min_length is not None else max(6.0, short_side / 8)
     if method not in ("median", "biharmonic"):
         raise ValueError(f"method must be 'median' or 'biharmonic', got {method!r}")
-    grey = rgb2gray(rgb)                                       # I in [0, 1]
-    black_hat = black_tophat(grey, footprint=disk(radius))      # B = closing(I, D_r) - I
-    candidates = label(black_hat > threshold)                   # B > tau
-    long_enough = np.zeros(candidates.max() + 1, dtype=bool)    # keep long thin components only
-    for region in regionprops(candidates):
-        long_enough[region.label] = region.axis_major_length >= min_length
-    hair = dilation(long_enough[candidates], disk(1))           # cover the soft edge of each hair
+    hair = hair_mask(rgb, radius, threshold, min_length)
+    radius, _ = _hair_scales(rgb, radius, min_length)
     if not hair.any():
         cleaned = rgb.copy()
     elif method == "biharmonic":
@@ -212,7 +237,11 @@ def _median_fill(rgb: np.ndarray, hole: np.ndarray, radius: int) -> np.ndarray:
 
 
 def shades_of_grey(image: np.ndarray, p: float = 6.0) -> np.ndarray:
-    """Return ``image`` (..., H, W, 3) colour-corrected by Shades of Grey with Minkowski norm ``p`` (same dtype)."""
+    """Return ``image`` (..., H, W, 3) colour-corrected by Shades of Grey with Minkowski norm ``p`` (same dtype).
+
+    uint8 images use 0..255, float images are taken to be in [0, 1]; a batch
+    (N, H, W, 3) is corrected image by image.
+    """
     array = np.asarray(image)
     if array.ndim < 3 or array.shape[-1] != 3:
         raise ValueError(f"shades_of_grey expects RGB images shaped (..., H, W, 3), got {array.shape}")
