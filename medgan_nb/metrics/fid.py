@@ -96,7 +96,6 @@ def frechet_distance(
     return max(value, 0.0) if math.isfinite(value) else value
 
 
-@torch.no_grad()
 def sample_generator(
     generator: nn.Module,
     n: int,
@@ -105,16 +104,10 @@ def sample_generator(
     latent_dim: int | None = None,
 ) -> torch.Tensor:
     """Return ``n`` images (n, 3, H, W) on the CPU drawn from ``generator`` with z ~ N(0, I) from a fixed seed."""
+    from ..train import sample_images  # the engine's sampler: eval mode, batches, mode restored
+
     latent_dim = latent_dim or getattr(generator, "latent_dim", None)
     if latent_dim is None:
         raise ValueError("the generator has no .latent_dim attribute; pass latent_dim=... explicitly")
-    device = _module_device(generator)
-    z = torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(seed))
-    was_training = generator.training
-    generator.eval()
-    try:
-        images = [generator(z[start : start + batch_size].to(device)).float().cpu()
-                  for start in range(0, n, batch_size)]
-    finally:
-        generator.train(was_training)
-    return torch.cat(images)
+    z = torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(seed))  # same seed -> same z
+    return sample_images(generator, z, batch_size=batch_size)
