@@ -131,6 +131,7 @@ def export_phantoms(
     root = Path(root).expanduser().resolve()
     if root.exists() and not root.is_dir():
         raise NotADirectoryError(f"{root} is a file; pass a folder to export into")
+    created_root = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
     config = phantom.PhantomConfig() if config is None else config
     writer = _Writer(width, height, int(render_size), int(jpeg_quality), workers, progress)
@@ -145,6 +146,10 @@ def export_phantoms(
         else:
             _write_dermamnist(partial, int(n), width, int(render_size), seed, config, progress)
         _move_into(partial, root, overwrite)
+    except BaseException:
+        if created_root and not any(root.iterdir()):
+            root.rmdir()  # leave no trace of a failed export
+        raise
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     return root

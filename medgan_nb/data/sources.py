@@ -202,7 +202,9 @@ def load_dataset(
     ``root`` is the folder holding the files (not needed for ``phantom``;
     optional for ``dermamnist``). ``split`` is ``"train"``, ``"val"``,
     ``"test"`` or ``"all"``. ``seed`` and ``fractions`` fix the split (and the
-    phantom's rendering). ``cache=False`` decodes again and writes no cache.
+    phantom's rendering; DermaMNIST keeps its own splits). ``cache=False``
+    decodes again and writes no cache. ``workers`` threads decode the files
+    (default: the number of cores, at most 8).
     Source options: ``phantom``: ``n`` (images in all splits, default 4000),
     ``config`` (a PhantomConfig), ``prior`` (class probabilities);
     ``dermamnist``: ``download`` (default True: fetch through the ``medmnist``
