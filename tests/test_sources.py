@@ -418,7 +418,6 @@ def test_bad_split_fractions_and_options_are_refused():
 # ----------------------------------------------------------------------------
 
 def test_assign_splits_is_stratified_grouped_and_seeded():
-    rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(4), [200, 60, 20, 10])
     groups = np.array([f"lesion{i // 2}" for i in range(len(labels))])  # pairs share a lesion (and a label)
     names = sources.assign_splits(labels, groups, (0.7, 0.15, 0.15), seed=3)
@@ -430,7 +429,6 @@ def test_assign_splits_is_stratified_grouped_and_seeded():
         assert (names[labels == label] == "test").any()
     assert np.array_equal(names, sources.assign_splits(labels, groups, seed=3))
     assert not np.array_equal(names, sources.assign_splits(labels, groups, seed=4))
-    assert rng is not None
 
 
 def test_lesion_dataset_works_with_a_dataloader(fresh_cache):
