@@ -253,9 +253,12 @@ def print_report(report: dict) -> None:
     print(f"cached second load: {kit['cache_read_seconds']:.2f} s")
     print(f"\nspeed-up kit / reference: {report['ratio']:.2f}x (target >= {TARGET_RATIO}x) -> "
           f"{'PASS' if report['ratio'] >= TARGET_RATIO else 'FAIL'}")
-    quality = report.get("precision")
+
+
+def print_precision(quality: dict) -> None:
+    """Print the fp32 vs bf16 comparison."""
     if quality:
-        print(f"\nfp32 vs bf16 after {quality['steps']} steps (Fréchet distance to {quality['n_eval']} real images "
+        print(f"fp32 vs bf16 after {quality['steps']} steps (Fréchet distance to {quality['n_eval']} real images "
               "in the kit's feature space; lower is better):")
         for name, run in quality["runs"].items():
             print(f"  {name:12} FD {run['frechet_distance']:9.3f}   mean loss_D {run['mean_loss_d_second_half']:.3f}"
@@ -295,9 +298,11 @@ def main(argv: list[str] | None = None) -> int:
         ham_root, image_folder = write_dataset(workdir, args.images)
         print("reference: ImageFolder + DataLoader(2 workers), fp32 ...", flush=True)
         reference = run_reference(image_folder, args.epochs, args.batch_size, args.image_size, seed=0)
+        print(f"  {reference['images_per_second']:.1f} images/s", flush=True)
         print(f"kit: load_dataset (fresh cache) + train_gan (channels_last, amp={amp}) ...", flush=True)
         kit = run_kit(ham_root, workdir / "cache", args.epochs, args.batch_size, args.image_size, amp, seed=0)
         images = kit.pop("data")
+        print(f"  {kit['images_per_second']:.1f} images/s (cache build included)", flush=True)
         matmul = {"fp32": matmul_gflops(torch.float32), "bf16": matmul_gflops(torch.bfloat16)}
         flops = count_step_flops(args.image_size, args.batch_size, amp)
         kit_peak = matmul["bf16" if amp == "bf16" else "fp32"]
@@ -313,14 +318,18 @@ def main(argv: list[str] | None = None) -> int:
             "reference": reference, "kit": kit, "ratio": kit["images_per_second"] / reference["images_per_second"],
             "target_ratio": TARGET_RATIO, "matmul_gflops": matmul, "flops": flops,
         }
-        if args.quality_steps > 0:
-            print(f"fp32 vs bf16: 3 runs of {args.quality_steps} steps ...", flush=True)
-            report["precision"] = compare_precisions(images, args.quality_steps, args.batch_size, n_eval=512)
         report["total_seconds"] = time.perf_counter() - started
+        print_report(report)  # the speed results first, in case the quality check is interrupted
+        if args.json:
+            write_json(Path(args.json), report)
+        if args.quality_steps > 0:
+            print(f"\nfp32 vs bf16: 3 runs of {args.quality_steps} steps ...", flush=True)
+            report["precision"] = compare_precisions(images, args.quality_steps, args.batch_size, n_eval=512)
+            report["total_seconds"] = time.perf_counter() - started
+            print_precision(report["precision"])
     finally:
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
-    print_report(report)
     print(f"\nwhole benchmark: {report['total_seconds']:.0f} s")
     if args.json:
         write_json(Path(args.json), report)

@@ -68,15 +68,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .losses import get_loss, gradient_penalty, r1_penalty
+from .losses import bce_discriminator_loss, get_loss, gradient_penalty, r1_penalty
 from .runtime import pick_device, seed_everything
 
 Tensor = torch.Tensor
 
 CHECKPOINT_NAME = "checkpoint.pt"
 CHECKPOINT_FORMAT = "medgan_nb.train/1"
-# losses whose discriminator output is a logit of P(real): History shows sigma(D(x)) for them
-_PROBABILITY_LOSSES = ("bce", "nonsaturating", "saturating", "ns", "minimax")
 
 
 # ----------------------------------------------------------------------------
@@ -532,6 +530,15 @@ def _init_distributed() -> _Distributed:
     return _Distributed(rank, world_size, int(os.environ.get("LOCAL_RANK", rank)))
 
 
+def _any_process(flag: bool, device: torch.device) -> bool:
+    """Return True on every process when ``flag`` is True on at least one of them."""
+    import torch.distributed as dist
+
+    value = torch.tensor([float(flag)], device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
 # ----------------------------------------------------------------------------
 # The engine
 # ----------------------------------------------------------------------------
@@ -597,7 +604,7 @@ def train_gan(
     _check_config(config, len(images), distributed.world_size)
     total_steps = config.total_steps(len(images))
     loss_d_fn, loss_g_fn = get_loss(config.loss)
-    d_output = "probability" if config.loss.lower() in _PROBABILITY_LOSSES else "raw"
+    d_output = "probability" if loss_d_fn is bce_discriminator_loss else "raw"  # sigma(D(x)) is P(real) only for BCE
     conditional = takes_labels(generator)
     if conditional and labels is None:
         raise ValueError(f"{type(generator).__name__}.forward takes class labels but the data has none; "
@@ -654,19 +661,19 @@ def train_gan(
 
     # --- resume: weights, optimisers, random states, batch order, history --------------
     if resume is not None:
-        state = load_checkpoint(resume, generator_module, critic_module, None, optimizer_g, optimizer_d)
-        start_step = int(state["step"])
-        if ema is not None and state.get("ema_generator") is not None:
-            _load_module("generator", ema.module, state["architecture"]["generator"], state["ema_generator"], Path(resume))
-            ema.n_averaged.fill_(int(state["ema_updates"]))
-        scaler_g.load_state_dict(state["scaler_g"])
-        scaler_d.load_state_dict(state["scaler_d"])
-        batch_order.load_state_dict(state["batch_order"])
-        _set_random_states(state["random"])
+        saved = load_checkpoint(resume, generator_module, critic_module, None, optimizer_g, optimizer_d)
+        start_step = int(saved["step"])
+        if ema is not None and saved.get("ema_generator") is not None:
+            _load_module("generator", ema.module, saved["architecture"]["generator"], saved["ema_generator"], Path(resume))
+            ema.n_averaged.fill_(int(saved["ema_updates"]))
+        scaler_g.load_state_dict(saved["scaler_g"])
+        scaler_d.load_state_dict(saved["scaler_d"])
+        batch_order.load_state_dict(saved["batch_order"])
+        _set_random_states(saved["random"])
         if distributed.world_size > 1:  # one saved state for all processes: give each its own noise again
             torch.manual_seed(config.seed + 1000 * distributed.rank + start_step)
-        history = History(state["history"], d_output=d_output)
-        samples = [(int(s), t) for s, t in state["samples"]]
+        history = History(saved["history"], d_output=d_output)
+        samples = [(int(s), t) for s, t in saved["samples"]]
         previous_seconds = history["seconds"][-1] if len(history) else 0.0
         last_checkpoint = Path(resume) if Path(resume).is_file() else Path(resume) / CHECKPOINT_NAME
 
@@ -739,14 +746,14 @@ def train_gan(
                 scaler_d.step(optimizer_d)
                 scaler_d.update()
 
-            # ---- 2. generator: one update on  L_G = loss_g(D(G(z)))  (D's weights frozen)
-            critic_module.requires_grad_(False)  # no gradients for D's weights: saves a third of D's backward
+            # ---- 2. generator: one update on  L_G = loss_g(D(G(z)))  with the G(z) of the last critic step
+            critic_module.requires_grad_(False)  # D's weights are constants here: half of D's backward is skipped
             with autocast():
-                loss_g = loss_g_fn(critic_module(augment(fake), *condition))
+                loss_g = loss_g_fn(critic_module(augment(fake), *condition))  # scored by the updated D
+            critic_module.requires_grad_(True)
             _check_finite(loss_g, "generator", step, last_checkpoint)
             optimizer_g.zero_grad(set_to_none=True)
             scaler_g.scale(loss_g).backward()
-            critic_module.requires_grad_(True)
             if measure:
                 scaler_g.unscale_(optimizer_g)
                 grad_norm_g = _grad_norm(generator_module.parameters())
@@ -782,6 +789,8 @@ def train_gan(
             if is_main:
                 for callback in callbacks:
                     callback(step, state)
+            if distributed.world_size > 1:  # a stop requested on rank 0 stops every process
+                state.stop = _any_process(state.stop, device)
             if state.stop:  # a callback asked to end here: keep a checkpoint of this step
                 if is_main and checkpoint_path is not None and checkpoint_step != step:
                     last_checkpoint, checkpoint_step = write_checkpoint(step), step
