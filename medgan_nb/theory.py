@@ -201,7 +201,7 @@ def optimal_discriminator_experiment(
     gan_steps: int = 300,
     snapshot_steps: Sequence[int] = (0, 100, 300),
     d_steps: int = 1000,
-    batch_size: int = 1024,
+    batch_size: int = 512,
     support_threshold: float = 0.02,
     seed: int = 0,
     progress: bool = True,
@@ -211,7 +211,7 @@ def optimal_discriminator_experiment(
     if max(snapshot_steps) > gan_steps:
         raise ValueError(f"snapshot_steps {tuple(snapshot_steps)} go beyond gan_steps={gan_steps}; raise gan_steps")
     d_loss, g_loss = get_loss("nonsaturating")
-    x = torch.linspace(-5, 5, 2001)
+    x = torch.linspace(-8, 8, 3201)
     dx = float(x[1] - x[0])
     density_data = p_data.density(x)
     snapshots: list[OptimalDiscriminatorSnapshot] = []
