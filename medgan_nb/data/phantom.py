@@ -380,13 +380,12 @@ def _splat(count: int, size: int, image: np.ndarray, y: np.ndarray, x: np.ndarra
         step = np.arange(int(np.ceil(-reach)), int(np.floor(reach + 1.0)) + 1)
         dy, dx = np.meshgrid(step, step, indexing="ij")
         y, x = y.astype(np.float32), x.astype(np.float32)
-        fy, fx = np.floor(y), np.floor(x)
-        iy = (fy[:, None] + dy.ravel()[None]).astype(np.int32)
-        ix = (fx[:, None] + dx.ravel()[None]).astype(np.int32)
-        weight = np.clip(radius[:, None] + 0.5 - np.hypot(iy - y[:, None], ix - x[:, None]), 0.0, 1.0)
-        keep = (iy >= 0) & (iy < size) & (ix >= 0) & (ix < size) & (weight > 0)
-        flat = (image.astype(np.int64)[:, None] * size + iy) * size + ix
-        coverage = np.bincount(flat[keep], weight[keep], minlength=count * size * size)
+        py = np.floor(y)[:, None] + dy.ravel().astype(np.float32)[None]   # candidate pixel centres
+        px = np.floor(x)[:, None] + dx.ravel().astype(np.float32)[None]
+        weight = radius[:, None] + 0.5 - np.hypot(py - y[:, None], px - x[:, None])
+        keep = (py >= 0) & (py < size) & (px >= 0) & (px < size) & (weight > 0)
+        flat = (image[:, None] * size + py.astype(np.int64)) * size + px.astype(np.int64)
+        coverage = np.bincount(flat[keep], np.minimum(weight[keep], 1.0), minlength=count * size * size)
     return np.minimum(coverage, 1.0).astype(np.float32).reshape(count, size, size)
 
 
@@ -661,7 +660,10 @@ def _boundary(labels: np.ndarray, uniforms: np.ndarray, normals: np.ndarray) -> 
     amplitude = np.where(k[None] <= 3, low[:, None] / np.sqrt(k), high[:, None] * 4.0 / k) * normals[:, 1:]
     phase = 2 * np.pi * uniforms[:, _U_PHASES:_U_PHASES + _N_HARMONICS]
     theta = np.linspace(0, 2 * np.pi, _N_ANGLES, endpoint=False)
-    r = 1.0 + np.einsum("nk,nka->na", amplitude, np.cos(k[None, :, None] * theta + phase[..., None]))
+    # a cos(k theta + phi) = (a cos phi) cos(k theta) - (a sin phi) sin(k theta); summed with
+    # broadcasting rather than a matrix product so each row is computed the same way whatever the batch
+    cos_k, sin_k = np.cos(np.outer(k, theta))[None], np.sin(np.outer(k, theta))[None]
+    r = 1.0 + ((amplitude * np.cos(phase))[..., None] * cos_k - (amplitude * np.sin(phase))[..., None] * sin_k).sum(axis=1)
     r = np.clip(r, 0.45, 1.8)
     return r / np.sqrt((r * r).mean(axis=1, keepdims=True))
 
@@ -689,7 +691,8 @@ def _periodic_interp(query: np.ndarray, angle: np.ndarray, value: np.ndarray) ->
 
 def _shape_attributes(axes: np.ndarray, angle: np.ndarray, boundary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return (asymmetry, border_irregularity) of the continuous boundary polygons."""
-    theta = np.linspace(0, 2 * np.pi, _N_ANGLES, endpoint=False)
+    boundary = boundary[:, ::2].astype(np.float64)   # 128 vertices are plenty for area, perimeter, moments
+    theta = np.linspace(0, 2 * np.pi, boundary.shape[1], endpoint=False)
     along, across = axes[:, :1] * boundary * np.cos(theta), axes[:, 1:] * boundary * np.sin(theta)
     cos, sin = np.cos(angle)[:, None], np.sin(angle)[:, None]
     x, y = along * cos - across * sin, along * sin + across * cos
@@ -704,7 +707,7 @@ def _shape_attributes(axes: np.ndarray, angle: np.ndarray, boundary: np.ndarray)
     px, py = x - cx, y - cy
     axis = 0.5 * np.arctan2(2 * (px * py).mean(axis=1), (px * px).mean(axis=1) - (py * py).mean(axis=1))
     psi, rho2 = np.arctan2(py, px), px * px + py * py
-    grid = np.linspace(-np.pi, np.pi, 2 * _N_ANGLES, endpoint=False)[None, :]
+    grid = np.linspace(-np.pi, np.pi, 2 * boundary.shape[1], endpoint=False)[None, :]
     rho2_grid = _periodic_interp(np.broadcast_to(grid, (len(x), grid.shape[1])), psi, rho2)
     parts = []
     for mirror in (axis, axis + np.pi / 2):
@@ -716,8 +719,207 @@ def _shape_attributes(axes: np.ndarray, angle: np.ndarray, boundary: np.ndarray)
 
 
 # --------------------------------------------------------------------------------------
-# Rendering one chunk
+# Rendering one chunk. Images are held planar, (3, n, S, S), so that per-channel
+# operations run over contiguous memory; they are transposed to (n, S, S, 3) at the end.
 # --------------------------------------------------------------------------------------
+
+
+def _skin(u: np.ndarray, grids: np.ndarray, size: int, config: PhantomConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Return the lit skin background (3, n, S, S) and the Fitzpatrick-like type (n,) of each image."""
+    low, high = config.skin_tones
+    tone_weights = SKIN_TONE_WEIGHTS[low - 1:high] / SKIN_TONE_WEIGHTS[low - 1:high].sum()
+    tone = low + np.minimum(np.searchsorted(np.cumsum(tone_weights), u[:, _U_TONE], side="right"), high - low)
+    position = np.clip(tone - 1 + (u[:, _U_TONE_JITTER] - 0.5) * 0.8, 0, 5)   # continuous within the type
+    lower = np.floor(position).astype(int)
+    upper = np.minimum(lower + 1, 5)
+    skin_rgb = SKIN_TONE_RGB[lower] + (position - lower)[:, None] * (SKIN_TONE_RGB[upper] - SKIN_TONE_RGB[lower])
+
+    coords = (np.arange(size, dtype=np.float32) + 0.5) / size - 0.5
+    light = u[:, _U_LIGHT:_U_LIGHT + 3]
+    # illumination fall-off L = 1 - k |x - x_light|^2, separable in x and y
+    k = (0.15 + 0.35 * light[:, 2])[:, None, None]
+    fall_x = (coords[None, None, :] - (light[:, 0, None, None] - 0.5) * 0.4) ** 2
+    fall_y = (coords[None, :, None] - (light[:, 1, None, None] - 0.5) * 0.4) ** 2
+    crops = [_texture_tile(size)[oy:oy + size, ox:ox + size]
+             for oy, ox in (u[:, _U_TEXTURE:_U_TEXTURE + 2] * size).astype(int)]
+    texture = np.stack(crops) if crops else np.zeros((0, size, size), np.float32)
+    shade = (1.0 - k * fall_x - k * fall_y) * (1.0 + 0.025 * texture)          # (n, S, S)
+    redness = _value_noise(grids, "skin", size)                                 # blotchy erythema
+    skin = skin_rgb.T.astype(np.float32)[:, :, None, None] * shade[None]
+    skin[1] *= 1.0 - 0.05 * redness
+    skin[2] *= 1.0 - 0.03 * redness
+    return skin, tone
+
+
+@dataclass
+class _Geometry:
+    """Lesion shape of every image in a chunk."""
+
+    d: np.ndarray          # (n, S, S) normalised radius rho / r(theta)
+    along: np.ndarray      # (n, S, S) offset along the long axis (image widths)
+    across: np.ndarray     # (n, S, S) offset across it
+    radius: np.ndarray     # (n,) equivalent radius sqrt(area / pi)
+    axes: np.ndarray       # (n, 2) semi-axes
+    angle: np.ndarray      # (n,) orientation
+    centre: np.ndarray     # (n, 2) centre (x, y), 0 = image centre
+    boundary: np.ndarray   # (n, _N_ANGLES) r(theta)
+    masks: np.ndarray      # (n, S, S) bool, d < 1
+    alpha: np.ndarray      # (n, S, S) soft lesion opacity, 1/2 on the boundary
+
+
+def _geometry(labels: np.ndarray, u: np.ndarray, uniforms: np.ndarray, normals: np.ndarray,
+              size: int) -> _Geometry:
+    """Return the Fourier-perturbed ellipse of each image: normalised radius, mask and soft edge."""
+    n = len(labels)
+    shape = _SHAPE_TABLE[labels]
+    area = np.clip(shape[:, 0] * np.exp(shape[:, 1] * normals[:, 0]), 0.02, 0.75)  # log-normal target area
+    radius = np.sqrt(area / np.pi).astype(np.float32)
+    elongation = 1.0 + (shape[:, 2] - 1.0) * uniforms[:, _U_ELONG]
+    axes = np.stack([radius * np.sqrt(elongation), radius / np.sqrt(elongation)], axis=1).astype(np.float32)
+    angle = (np.pi * u[:, _U_ANGLE]).astype(np.float32)
+    centre = np.clip((u[:, _U_CENTRE:_U_CENTRE + 2] - 0.5) * 0.36, -0.25, 0.25)
+    boundary = _boundary(labels, uniforms, normals).astype(np.float32)
+
+    coords = (np.arange(size, dtype=np.float32) + 0.5) / size - 0.5
+    cos, sin = np.cos(angle)[:, None, None], np.sin(angle)[:, None, None]
+    dx = coords[None, None, :] - centre[:, 0, None, None]
+    dy = coords[None, :, None] - centre[:, 1, None, None]
+    along = dx * cos + dy * sin
+    across = dy * cos - dx * sin
+    nu, nv = along / axes[:, 0, None, None], across / axes[:, 1, None, None]   # ellipse-normalised frame
+    rho = np.hypot(nu, nv)
+    theta_bin = np.arctan2(nv, nu)
+    theta_bin += np.pi
+    theta_bin *= _N_ANGLES / (2 * np.pi)
+    bins = theta_bin.astype(np.int32)
+    np.minimum(bins, _N_ANGLES - 1, out=bins)
+    bins += (np.arange(n, dtype=np.int32) * _N_ANGLES)[:, None, None]       # index into the flattened table
+    r_theta = boundary.ravel()[bins]
+    d = rho / r_theta                                                         # d < 1 inside the lesion
+    edge = (shape[:, 5] * (0.7 + 0.6 * u[:, _U_EDGE])).astype(np.float32)[:, None, None]
+    alpha = _smoothstep((1.0 - d) / edge + 0.5)
+    return _Geometry(d, along, across, radius, axes, angle, centre, boundary, d < 1.0, alpha)
+
+
+def _paint(labels: np.ndarray, shape: _Geometry, u: np.ndarray, grids: np.ndarray,
+           size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the lesion transmission T (3, n, S, S) painted class by class, and the colour count (n,)."""
+    n = len(labels)
+    gamma = (0.8 + 0.45 * u[:, _U_GAMMA]).astype(np.float32)                 # darker or lighter pigment
+    transmission = np.empty((3, n, size, size), np.float32)
+    colour_cover = np.zeros((n, len(DERMOSCOPIC_COLOURS)))
+    lesion_pixels = np.maximum(shape.masks.sum(axis=(1, 2)), 1)
+    for label, painter in _PAINTERS.items():
+        rows = np.flatnonzero(labels == label)
+        if not rows.size:
+            continue
+        lesion = _Lesion(shape.d[rows], shape.along[rows], shape.across[rows], shape.radius[rows],
+                         shape.centre[rows], shape.angle[rows], shape.axes[rows], shape.boundary[rows],
+                         u[rows], grids[rows], gamma[rows], size)
+        base_name, base, components = painter(lesion)
+        T = np.empty((3, len(rows), size, size), np.float32)
+        T[:] = base.T[:, :, None, None]
+        for _, colour, weight in components:        # paint in order: T <- T + w (T_c - T)
+            for channel in range(3):
+                T[channel] += weight * (colour[:, channel, None, None] - T[channel])
+        # visible share of each colour inside the mask: later components cover earlier ones
+        inside = shape.masks[rows]
+        remaining = inside.astype(np.float32)
+        for name, _, weight in reversed(components):
+            share = (weight * remaining).sum(axis=(1, 2))
+            remaining *= 1.0 - weight
+            colour_cover[rows, DERMOSCOPIC_COLOURS.index(DERMOSCOPIC_COLOUR[name])] += share
+        colour_cover[rows, DERMOSCOPIC_COLOURS.index(DERMOSCOPIC_COLOUR[base_name])] += remaining.sum(axis=(1, 2))
+        T *= 1.0 + 0.05 * _value_noise(grids[rows], "fine", size)             # mottled pigment
+        transmission[:, rows] = T
+    n_colours = (colour_cover / lesion_pixels[:, None] >= 0.05).sum(axis=1)
+    return transmission, n_colours
+
+
+def _add_hairs(image: np.ndarray, rows: np.ndarray, u: np.ndarray, switch: np.ndarray) -> np.ndarray:
+    """Darken thin curved hairs (quadratic curves) into ``image`` rows; return which rows show a hair."""
+    size, m = image.shape[-1], len(rows)
+    h = u[rows, _U_HAIRS:_U_HAIRS + 6 * _MAX_HAIRS].reshape(m, _MAX_HAIRS, 6)
+    count = 1 + (switch[rows, 1] * _MAX_HAIRS).astype(int)
+    t = np.linspace(0, 1, int(1.5 * size), dtype=np.float32)[None, None, :]
+    start_xy = (h[..., :2, None] - 0.5) * 1.4 + 0.5                           # may start outside the frame
+    theta = 2 * np.pi * h[..., 2, None]
+    length = 0.4 + 0.8 * h[..., 3, None]
+    bend = (h[..., 4, None] - 0.5) * 0.5 * length * 4 * t * (1 - t)        # sideways bow of the curve
+    x = start_xy[..., 0, :] + t * length * np.cos(theta) - bend * np.sin(theta)
+    y = start_xy[..., 1, :] + t * length * np.sin(theta) + bend * np.cos(theta)
+    width = np.maximum(0.4, (0.35 + 0.5 * h[..., 5, None]) * size / 64) * np.ones_like(t)
+    active = np.broadcast_to((np.arange(_MAX_HAIRS)[None, :] < count[:, None])[..., None], x.shape)
+    image_index = np.broadcast_to(np.arange(m)[:, None, None], x.shape)
+    cover = _splat(m, size, image_index[active], (y * size - 0.5)[active], (x * size - 0.5)[active], width[active])
+    darkness = (0.15 + 0.2 * switch[rows, 15])[:, None, None]
+    image[:, rows] *= 1.0 - cover * (1.0 - darkness)
+    return cover.reshape(m, -1).max(axis=1) > 0.5
+
+
+def _add_ruler(image: np.ndarray, rows: np.ndarray, switch: np.ndarray) -> None:
+    """Draw a line of ruler ticks (every ~1 mm, long every 5th) along one image edge of ``image`` rows."""
+    size, m = image.shape[-1], len(rows)
+    spacing = (0.045 + 0.02 * switch[rows, 4]) * size
+    tick = np.arange(int(np.ceil(size / spacing.min())) + 1)[None, :]
+    position = spacing[:, None] * (tick + switch[rows, 5, None])
+    tick_length = np.where(tick % 5 == 0, 0.11, 0.06) * size
+    depth = np.linspace(0, 1, max(4, int(0.12 * size)))[None, None, :] * tick_length[..., None]
+    along_edge, depth = np.broadcast_arrays(position[..., None], depth)
+    base_line = np.linspace(0, size - 1, 2 * size)[None, :].repeat(m, 0)
+    s = np.concatenate([along_edge.reshape(m, -1), base_line], axis=1)       # position along the edge
+    t = np.concatenate([depth.reshape(m, -1), np.zeros_like(base_line)], axis=1) + 0.5  # depth into the image
+    edge_id = (switch[rows, 3] * 4).astype(int)[:, None]                      # bottom, top, left, right
+    y = np.select([edge_id == 0, edge_id == 1, edge_id == 2], [size - 1 - t, t, s], s)
+    x = np.select([edge_id == 0, edge_id == 1, edge_id == 2], [s, s, t], size - 1 - t)
+    cover = _splat(m, size, np.broadcast_to(np.arange(m)[:, None], y.shape), y, x, max(0.45, 0.5 * size / 64))
+    image[:, rows] *= 1.0 - 0.85 * cover
+
+
+def _add_bubbles(image: np.ndarray, rows: np.ndarray, u: np.ndarray, switch: np.ndarray) -> None:
+    """Draw air bubbles (bright rim with a faint dark outline) into ``image`` rows."""
+    size, m = image.shape[-1], len(rows)
+    b = u[rows, _U_BUBBLES:_U_BUBBLES + 3 * _MAX_BUBBLES].reshape(m, _MAX_BUBBLES, 3)
+    count = 1 + (switch[rows, 7] * _MAX_BUBBLES).astype(int)
+    ring = np.linspace(0, 2 * np.pi, int(2 * size), endpoint=False)[None, None, :]
+    r = (0.03 + 0.09 * b[..., 2, None]) * size
+    cy, cx = b[..., 1, None] * size, b[..., 0, None] * size
+    active = np.broadcast_to((np.arange(_MAX_BUBBLES)[None, :] < count[:, None])[..., None], (m, _MAX_BUBBLES, ring.size))
+    image_index = np.broadcast_to(np.arange(m)[:, None, None], active.shape)
+    scale = size / 64
+    rim = _splat(m, size, image_index[active], (cy + r * np.sin(ring))[active],
+                 (cx + r * np.cos(ring))[active], max(0.45, 0.45 * scale))
+    outer = _splat(m, size, image_index[active], (cy + (r + scale) * np.sin(ring))[active],
+                   (cx + (r + scale) * np.cos(ring))[active], max(0.4, 0.35 * scale))
+    image[:, rows] *= 1.0 - 0.3 * outer
+    image[:, rows] += 0.75 * rim * (250.0 - image[:, rows])
+
+
+def _add_glints(image: np.ndarray, rows: np.ndarray, u: np.ndarray, switch: np.ndarray, shape: _Geometry) -> None:
+    """Add specular glints (small white specks) scattered over the lesion surface of ``image`` rows."""
+    size, m = image.shape[-1], len(rows)
+    g = u[rows, _U_GLINTS:_U_GLINTS + 2 * _MAX_GLINTS].reshape(m, _MAX_GLINTS, 2)
+    count = 3 + (switch[rows, 9] * (_MAX_GLINTS - 2)).astype(int)
+    spread = shape.radius[rows, None] * 0.9
+    gx = (shape.centre[rows, 0, None] + (g[..., 0] - 0.5) * 2 * spread + 0.5) * size
+    gy = (shape.centre[rows, 1, None] + (g[..., 1] - 0.5) * 2 * spread + 0.5) * size
+    active = np.arange(_MAX_GLINTS)[None, :] < count[:, None]
+    image_index = np.broadcast_to(np.arange(m)[:, None], active.shape)
+    cover = _splat(m, size, image_index[active], gy[active], gx[active],
+                   max(0.45, 0.7 * size / 64) * (0.5 + g[..., 0][active]))
+    image[:, rows] += 0.9 * cover * (255.0 - image[:, rows])
+
+
+def _add_vignette(image: np.ndarray, rows: np.ndarray, switch: np.ndarray) -> None:
+    """Darken everything outside the dermoscope's circular field of view in ``image`` rows."""
+    size = image.shape[-1]
+    coords = (np.arange(size, dtype=np.float32) + 0.5) / size - 0.5
+    ring_radius = (0.5 + 0.17 * switch[rows, 11])[:, None, None]              # 0.5 touches the edges
+    cx = ((switch[rows, 12] - 0.5) * 0.06)[:, None, None]
+    cy = ((switch[rows, 13] - 0.5) * 0.06)[:, None, None]
+    distance = np.hypot(coords[None, None, :] - cx, coords[None, :, None] - cy)
+    outside = _smoothstep((distance - ring_radius) / 0.035 + 0.5)
+    image[:, rows] *= 1.0 - 0.88 * outside
 
 
 def _render_chunk(indices: np.ndarray, size: int, seed: int, config: PhantomConfig,
@@ -729,183 +931,45 @@ def _render_chunk(indices: np.ndarray, size: int, seed: int, config: PhantomConf
     if forced_labels is not None:
         labels = np.asarray(forced_labels, dtype=np.int64)
     else:
-        labels = np.searchsorted(np.cumsum(config.priors()), u[:, _U_LABEL] * (1 - 1e-12), side="right")
+        labels = np.searchsorted(np.cumsum(config.priors()), uniforms[:, _U_LABEL] * (1 - 1e-12), side="right")
         labels = np.minimum(labels, len(CLASS_NAMES) - 1).astype(np.int64)
 
-    # ---- skin ------------------------------------------------------------------------------
-    low, high = config.skin_tones
-    tone_weights = SKIN_TONE_WEIGHTS[low - 1:high] / SKIN_TONE_WEIGHTS[low - 1:high].sum()
-    tone = low + np.minimum(np.searchsorted(np.cumsum(tone_weights), u[:, _U_TONE], side="right"), high - low)
-    position = np.clip(tone - 1 + (u[:, _U_TONE_JITTER] - 0.5) * 0.8, 0, 5)   # continuous within the type
-    lower = np.floor(position).astype(int)
-    upper = np.minimum(lower + 1, 5)
-    skin_rgb = SKIN_TONE_RGB[lower] + (position - lower)[:, None] * (SKIN_TONE_RGB[upper] - SKIN_TONE_RGB[lower])
+    skin, tone = _skin(u, grids, size, config)
+    shape = _geometry(labels, u, uniforms, normals, size)
+    transmission, n_colours = _paint(labels, shape, u, grids, size)
+    # I = S L (1 - alpha (1 - T)): the lesion lets a fraction T of the skin's light through
+    transmission -= 1.0
+    transmission *= shape.alpha[None]
+    transmission += 1.0
+    image = skin
+    image *= transmission
 
-    coords = (np.arange(size, dtype=np.float32) + 0.5) / size - 0.5
-    X, Y = coords[None, None, :], coords[None, :, None]
-    redness = _value_noise(grids, "skin", size)
-    crops = [_texture_tile(size)[oy:oy + size, ox:ox + size]
-             for oy, ox in (u[:, _U_TEXTURE:_U_TEXTURE + 2] * size).astype(int)]
-    texture = np.stack(crops) if crops else np.zeros((0, size, size), np.float32)
-    light = u[:, _U_LIGHT:_U_LIGHT + 3]
-    falloff = (1.0 - (0.15 + 0.35 * light[:, 2])[:, None, None]
-               * ((X - (light[:, 0, None, None] - 0.5) * 0.4) ** 2 + (Y - (light[:, 1, None, None] - 0.5) * 0.4) ** 2))
-    shade = falloff * (1.0 + 0.025 * texture)                                   # (n, S, S)
-    skin = skin_rgb.astype(np.float32)[:, None, None, :] * shade[..., None]
-    skin[..., 1] *= 1.0 - 0.05 * redness
-    skin[..., 2] *= 1.0 - 0.03 * redness
-
-    # ---- lesion geometry -------------------------------------------------------------------
-    shape = _SHAPE_TABLE[labels]
-    area = np.clip(shape[:, 0] * np.exp(shape[:, 1] * normals[:, 0]), 0.02, 0.75)
-    radius = np.sqrt(area / np.pi).astype(np.float32)
-    elongation = 1.0 + (shape[:, 2] - 1.0) * uniforms[:, _U_ELONG]
-    axes = np.stack([radius * np.sqrt(elongation), radius / np.sqrt(elongation)], axis=1).astype(np.float32)
-    angle = (np.pi * u[:, _U_ANGLE]).astype(np.float32)
-    centre = np.clip((u[:, _U_CENTRE:_U_CENTRE + 2] - 0.5) * 0.36, -0.25, 0.25)
-    boundary = _boundary(labels, uniforms, normals).astype(np.float32)
-    cos, sin = np.cos(angle)[:, None, None], np.sin(angle)[:, None, None]
-    dx, dy = X - centre[:, 0, None, None], Y - centre[:, 1, None, None]
-    along = (dx * cos + dy * sin).astype(np.float32)
-    across = (-dx * sin + dy * cos).astype(np.float32)
-    nu, nv = along / axes[:, 0, None, None], across / axes[:, 1, None, None]
-    rho = np.hypot(nu, nv)
-    bins = ((np.arctan2(nv, nu) + np.pi) * (_N_ANGLES / (2 * np.pi))).astype(np.int32) % _N_ANGLES
-    r_theta = np.take_along_axis(boundary, bins.reshape(n, -1), axis=1).reshape(rho.shape)
-    d = rho / r_theta
-    masks = d < 1.0
-    edge = (shape[:, 5] * (0.7 + 0.6 * u[:, _U_EDGE]))[:, None, None]
-    alpha = _smoothstep((1.0 - d) / edge + 0.5)
-
-    # ---- lesion colour: transmission T painted by the class painter -----------------------
-    gamma = (0.8 + 0.45 * u[:, _U_GAMMA]).astype(np.float32)
-    transmission = np.empty((n, size, size, 3), np.float32)
-    colour_cover = np.zeros((n, len(DERMOSCOPIC_COLOURS)))
-    lesion_pixels = np.maximum(masks.sum(axis=(1, 2)), 1)
-    for label, painter in _PAINTERS.items():
-        rows = np.flatnonzero(labels == label)
-        if not rows.size:
-            continue
-        lesion = _Lesion(d[rows], along[rows], across[rows], radius[rows], centre[rows], angle[rows],
-                         axes[rows], boundary[rows], u[rows], grids[rows], gamma[rows], size)
-        base_name, base, components = painter(lesion)
-        T = np.broadcast_to(base[:, None, None, :], (len(rows), size, size, 3)).copy()
-        remaining = np.ones((len(rows), size, size), np.float32)   # share of the base still visible
-        visible = []
-        for name, colour, weight in components:
-            T += weight[..., None] * (colour[:, None, None, :] - T)
-            visible.append((name, weight))
-        # visible share of each component: later ones paint over earlier ones
-        inside = masks[rows]
-        for name, weight in reversed(visible):
-            share = weight * remaining
-            remaining *= 1.0 - weight
-            colour_cover[rows, DERMOSCOPIC_COLOURS.index(DERMOSCOPIC_COLOUR[name])] += (share * inside).sum(axis=(1, 2))
-        colour_cover[rows, DERMOSCOPIC_COLOURS.index(DERMOSCOPIC_COLOUR[base_name])] += (remaining * inside).sum(axis=(1, 2))
-        mottle = 1.0 + 0.05 * _value_noise(grids[rows], "fine", size)
-        transmission[rows] = T * mottle[..., None]
-    n_colours = (colour_cover / lesion_pixels[:, None] >= 0.05).sum(axis=1)
-    image = skin * (1.0 - alpha[..., None] * (1.0 - transmission))
-
-    # ---- artefacts -------------------------------------------------------------------------
     switch = u[:, _U_SWITCH:_U_SWITCH + 16]
-    rows_all = np.arange(n)
-    has = {}
-    scale = size / 64
+    everyone = np.arange(n)
+    has_hair = np.zeros(n, bool)
+    wants = {
+        "hair": config.hairs & (switch[:, 0] < config.hair_probability),
+        "ruler": config.ruler & (switch[:, 2] < config.ruler_probability),
+        "bubbles": config.bubbles & (switch[:, 6] < config.bubble_probability),
+        "glints": config.glints & (switch[:, 8] < config.glint_probability),
+        "vignette": config.vignette & (switch[:, 10] < config.vignette_probability),
+    }
+    if wants["hair"].any():
+        has_hair[everyone[wants["hair"]]] = _add_hairs(image, everyone[wants["hair"]], u, switch)
+    if wants["ruler"].any():
+        _add_ruler(image, everyone[wants["ruler"]], switch)
+    if wants["bubbles"].any():
+        _add_bubbles(image, everyone[wants["bubbles"]], u, switch)
+    if wants["glints"].any():
+        _add_glints(image, everyone[wants["glints"]], u, switch, shape)
+    if wants["vignette"].any():
+        _add_vignette(image, everyone[wants["vignette"]], switch)
 
-    has_hair = config.hairs & (switch[:, 0] < config.hair_probability)
-    hair_cover = np.zeros((n, size, size), np.float32)
-    if has_hair.any():
-        rows = rows_all[has_hair]
-        h = u[rows, _U_HAIRS:_U_HAIRS + 6 * _MAX_HAIRS].reshape(len(rows), _MAX_HAIRS, 6)
-        count = 1 + (switch[rows, 1] * _MAX_HAIRS).astype(int)
-        t = np.linspace(0, 1, int(1.5 * size))[None, None, :]
-        start_xy = (h[..., :2, None] - 0.5) * 1.4 + 0.5                    # may start outside the frame
-        theta = 2 * np.pi * h[..., 2, None]
-        length = 0.4 + 0.8 * h[..., 3, None]
-        bend = (h[..., 4, None] - 0.5) * 0.5 * length
-        along_hair = t * length
-        x = start_xy[..., 0, :] + along_hair * np.cos(theta) - bend * 4 * t * (1 - t) * np.sin(theta)
-        y = start_xy[..., 1, :] + along_hair * np.sin(theta) + bend * 4 * t * (1 - t) * np.cos(theta)
-        width = np.maximum(0.4, (0.35 + 0.5 * h[..., 5, None]) * scale) * np.ones_like(t)
-        active = (np.arange(_MAX_HAIRS)[None, :] < count[:, None])[..., None] & np.ones_like(t, bool)
-        image_index = np.broadcast_to(np.arange(len(rows))[:, None, None], active.shape)
-        cover = _splat(len(rows), size, image_index[active], (y * size - 0.5)[active],
-                       (x * size - 0.5)[active], width[active])
-        hair_cover[rows] = cover
-        darkness = (0.15 + 0.2 * switch[rows, 15])[:, None, None, None]
-        image[rows] *= 1.0 - cover[..., None] * (1.0 - darkness)
-    has["has_hair"] = hair_cover.reshape(n, -1).max(axis=1) > 0.5
-
-    has_ruler = config.ruler & (switch[:, 2] < config.ruler_probability)
-    if has_ruler.any():
-        rows = rows_all[has_ruler]
-        m = len(rows)
-        spacing = (0.045 + 0.02 * switch[rows, 4]) * size                  # ~1 mm ticks
-        n_ticks = int(np.ceil(size / spacing.min())) + 1
-        tick = np.arange(n_ticks)[None, :]
-        position = spacing[:, None] * tick + switch[rows, 5, None] * spacing[:, None]
-        tick_length = np.where(tick % 5 == 0, 0.11, 0.06) * size
-        depth = np.linspace(0, 1, max(4, int(0.12 * size)))[None, None, :] * tick_length[..., None]
-        along_edge, depth = np.broadcast_arrays(position[..., None], depth)
-        base_line = np.linspace(0, size - 1, 2 * size)[None, :].repeat(m, 0)
-        s = np.concatenate([along_edge.reshape(m, -1), base_line], axis=1)
-        t = np.concatenate([depth.reshape(m, -1), np.zeros_like(base_line)], axis=1) + 0.5
-        edge_id = (switch[rows, 3] * 4).astype(int)[:, None]
-        y = np.select([edge_id == 0, edge_id == 1, edge_id == 2], [size - 1 - t, t, s], s)
-        x = np.select([edge_id == 0, edge_id == 1, edge_id == 2], [s, s, t], size - 1 - t)
-        cover = _splat(m, size, np.broadcast_to(np.arange(m)[:, None], y.shape), y, x, max(0.45, 0.5 * scale))
-        image[rows] *= 1.0 - 0.85 * cover[..., None]
-    has["has_ruler"] = has_ruler
-
-    has_bubbles = config.bubbles & (switch[:, 6] < config.bubble_probability)
-    if has_bubbles.any():
-        rows = rows_all[has_bubbles]
-        m = len(rows)
-        b = u[rows, _U_BUBBLES:_U_BUBBLES + 3 * _MAX_BUBBLES].reshape(m, _MAX_BUBBLES, 3)
-        count = 1 + (switch[rows, 7] * _MAX_BUBBLES).astype(int)
-        ring = np.linspace(0, 2 * np.pi, int(2 * size), endpoint=False)[None, None, :]
-        r = (0.03 + 0.09 * b[..., 2, None]) * size
-        cy, cx = b[..., 1, None] * size, b[..., 0, None] * size
-        active = (np.arange(_MAX_BUBBLES)[None, :] < count[:, None])[..., None] & np.ones_like(ring, bool)
-        image_index = np.broadcast_to(np.arange(m)[:, None, None], active.shape)
-        rim = _splat(m, size, image_index[active], (cy + r * np.sin(ring))[active],
-                     (cx + r * np.cos(ring))[active], max(0.45, 0.45 * scale))
-        outer = _splat(m, size, image_index[active], (cy + (r + 1.0 * scale) * np.sin(ring))[active],
-                       (cx + (r + 1.0 * scale) * np.cos(ring))[active], max(0.4, 0.35 * scale))
-        image[rows] *= 1.0 - 0.3 * outer[..., None]
-        image[rows] += 0.75 * rim[..., None] * (250.0 - image[rows])
-    has["has_bubbles"] = has_bubbles
-
-    has_glints = config.glints & (switch[:, 8] < config.glint_probability)
-    if has_glints.any():
-        rows = rows_all[has_glints]
-        m = len(rows)
-        g = u[rows, _U_GLINTS:_U_GLINTS + 2 * _MAX_GLINTS].reshape(m, _MAX_GLINTS, 2)
-        count = 3 + (switch[rows, 9] * (_MAX_GLINTS - 2)).astype(int)
-        # glints sit on the lesion surface, scattered around its centre
-        spread = radius[rows, None] * 0.9
-        gx = (centre[rows, 0, None] + (g[..., 0] - 0.5) * 2 * spread + 0.5) * size
-        gy = (centre[rows, 1, None] + (g[..., 1] - 0.5) * 2 * spread + 0.5) * size
-        active = np.arange(_MAX_GLINTS)[None, :] < count[:, None]
-        image_index = np.broadcast_to(np.arange(m)[:, None], active.shape)
-        cover = _splat(m, size, image_index[active], gy[active], gx[active],
-                       max(0.45, 0.7 * scale) * (0.5 + g[..., 0][active]))
-        image[rows] += 0.9 * cover[..., None] * (255.0 - image[rows])
-    has["has_glints"] = has_glints
-
-    has_vignette = config.vignette & (switch[:, 10] < config.vignette_probability)
-    if has_vignette.any():
-        rows = rows_all[has_vignette]
-        ring_radius = (0.5 + 0.17 * switch[rows, 11])[:, None, None]
-        cx = ((switch[rows, 12] - 0.5) * 0.06)[:, None, None]
-        cy = ((switch[rows, 13] - 0.5) * 0.06)[:, None, None]
-        outside = _smoothstep((np.hypot(X - cx, Y - cy) - ring_radius) / 0.035 + 0.5)
-        image[rows] *= 1.0 - (0.88 * outside)[..., None]
-    has["has_vignette"] = has_vignette
-
-    images = np.clip(np.rint(image), 0, 255).astype(np.uint8)
-    asymmetry, irregularity = _shape_attributes(axes, angle, boundary)
+    np.clip(image, 0.0, 255.0, out=image)
+    image += 0.5                                                              # round when truncating
+    images = image.astype(np.uint8).transpose(1, 2, 3, 0).copy()
+    masks = shape.masks
+    asymmetry, irregularity = _shape_attributes(shape.axes, shape.angle, shape.boundary)
     edge_pixels = np.concatenate([masks[:, 0, :], masks[:, -1, :], masks[:, :, 0], masks[:, :, -1]], axis=1)
     attributes = {
         "area_fraction": masks.mean(axis=(1, 2)).astype(np.float32),
@@ -913,7 +977,11 @@ def _render_chunk(indices: np.ndarray, size: int, seed: int, config: PhantomConf
         "border_irregularity": irregularity.astype(np.float32),
         "n_colours": n_colours.astype(np.int64),
         "skin_tone": tone.astype(np.int64),
-        **{key: np.asarray(value, bool) for key, value in has.items()},
+        "has_hair": has_hair,
+        "has_ruler": wants["ruler"].astype(bool),
+        "has_bubbles": wants["bubbles"].astype(bool),
+        "has_vignette": wants["vignette"].astype(bool),
+        "has_glints": wants["glints"].astype(bool),
         "touches_border": edge_pixels.any(axis=1),
     }
     return images, masks, labels, attributes
