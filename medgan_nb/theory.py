@@ -268,11 +268,13 @@ def plot_optimal_discriminator(snapshots: list[OptimalDiscriminatorSnapshot]):
         ax.plot(snap.x, np.where(snap.support, snap.d_trained, np.nan), color="tab:red", lw=1.5, label="trained $D$")
         ax.set_title(f"step {snap.step}: $\\mu$={snap.mu:.2f}, $\\sigma$={snap.sigma:.2f}\nmax|D-D*|={snap.max_abs_error:.3f}")
         ax.set_xlabel("x (data units)")
+        ax.set_xlim(-5, 5)  # the integrals use a wider grid; outside this window both densities are ~0
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("probability / scaled density")
-    axes[0][-1].legend(loc="upper left", fontsize=8)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=9)
     fig.suptitle("The trained discriminator approaches $D^* = p_{data}/(p_{data}+p_g)$")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
 
 
