@@ -468,15 +468,17 @@ class _Lesion:
 
 
 def _network(lesion: _Lesion, spacing: np.ndarray, warp: np.ndarray, width: np.ndarray | float) -> np.ndarray:
-    """Return a pigment-network line pattern (n, S, S) in [0, 1]: 1 on the lines."""
-    spacing = np.maximum(spacing, 2.6 / lesion.size)[:, None, None]
+    """Return a honeycomb-like pigment-network pattern (n, S, S) in [0, 1]: 1 on the lines."""
+    # Three plane waves 60 degrees apart sum to a hexagonal lattice of bright holes,
+    # p = sum_j cos(2 pi e_j . x / spacing) in [-1.5, 3]; the low valleys between holes
+    # form a connected web, the pigment network. Smooth noise warps x so it is not a perfect lattice.
+    spacing = np.maximum(spacing, 3.0 / lesion.size)[:, None, None]
     warp = warp[:, None, None]
-    a = (lesion.along + warp * 0.03 * lesion.noise("warp_u")) / spacing
-    b = (lesion.across + warp * 0.03 * lesion.noise("warp_v")) / spacing
-    # distance to the nearest grid line, in cells (0 on a line, 0.5 mid-cell)
-    line = np.minimum(np.abs(a - np.round(a)), np.abs(b - np.round(b)))
+    a = (lesion.along + warp * 0.03 * lesion.noise("warp_u")) * (2 * np.pi / spacing)
+    b = (lesion.across + warp * 0.03 * lesion.noise("warp_v")) * (2 * np.pi / spacing)
+    lattice = np.cos(a) + np.cos(0.5 * a + 0.866 * b) + np.cos(0.5 * a - 0.866 * b)
     width = np.reshape(np.asarray(width, np.float32), (-1, 1, 1))
-    return _smoothstep(1.0 - line / width)
+    return _smoothstep((0.2 - lattice) / (4.0 * width))
 
 
 def _paint_nv(lesion: _Lesion):
@@ -491,7 +493,7 @@ def _paint_nv(lesion: _Lesion):
     components.append(("dark_brown", _colour("dark_brown", lesion.gamma), centre * has_centre[:, None, None]))
     with_network = u[:, 3] < 0.6
     spacing = lesion.radius * (0.22 + 0.06 * u[:, 4])
-    net = _network(lesion, spacing, 0.2 * np.ones(len(u)), 0.28) * _smoothstep((1.0 - lesion.d) / 0.25)
+    net = _network(lesion, spacing, 0.2 * np.ones(len(u)), 0.2) * _smoothstep((1.0 - lesion.d) / 0.35)
     components.append(("dark_brown", _colour("dark_brown", lesion.gamma), 0.55 * net * with_network[:, None, None]))
     count = np.where(with_network, 0, 10 + (12 * u[:, 5]).astype(int))
     globules = lesion.dots(0, count, 0.1, 0.85, (0.8, 1.3))
@@ -555,8 +557,8 @@ def _paint_akiec(lesion: _Lesion):
     u = lesion.u[:, _U_PAINT:]
     base = _colour("pink", lesion.gamma * (0.9 + 0.4 * u[:, 0]))
     red = _smoothstep((lesion.noise("blotch_a") + 0.1) / 0.4)
-    fine = lesion.noise("fine")
-    scale = _smoothstep((fine - 0.25 + 0.2 * u[:, 1][:, None, None]) / 0.15) * _smoothstep((0.95 - lesion.d) / 0.3)
+    fine = lesion.noise("fine") + 0.6 * lesion.noise("warp_v")   # two grids: no blocky flakes
+    scale = _smoothstep((fine - 0.35 + 0.2 * u[:, 1][:, None, None]) / 0.15) * _smoothstep((0.95 - lesion.d) / 0.3)
     components = [
         ("red", _colour("red", lesion.gamma), 0.8 * red),
         ("white", _colour("white", np.ones(len(u), np.float32)), 0.75 * scale),
