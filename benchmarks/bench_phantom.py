@@ -4,7 +4,7 @@ Run ``python benchmarks/bench_phantom.py [--json results.json]``. Thread pools a
 limited to one thread before numpy is imported, so the figure is per core. The
 throughput is computed from the process's CPU time (``time.process_time``), which
 on one thread equals the time the core spent rendering and does not count time the
-process waited for a shared machine; wall-clock throughput is printed beside it.
+process waited for other processes on a busy machine; wall-clock throughput is printed beside it.
 Exits with status 1 when the 64x64 throughput is below 2,000 images/s.
 """
 from __future__ import annotations

@@ -28,7 +28,7 @@ What an image is made of (all procedural, vectorised numpy, deterministic by see
       darker than the skin on any skin tone, mainly in green and blue, as in real
       dermoscopy. :math:`T` is painted from the dermoscopic colours light brown,
       dark brown, black, blue-grey, red and white.
-    * **Structures**: pigment network, dots/globules, regression areas, lacunae,
+    * **Structures**: honeycomb pigment network (three plane waves 60 degrees apart), dots/globules, regression areas, lacunae,
       arborizing vessels, scale, milia-like cysts.
     * **Artefacts** (each switchable in :class:`PhantomConfig`): hairs, ruler
       marks, air bubbles, specular glints and the dark circular edge of the
@@ -94,12 +94,12 @@ HAM10000_COUNTS: dict[str, int] = {
 PRIOR_NAMES = ("uniform", "ham10000")
 MIN_SIZE, MAX_SIZE = 28, 256
 
-#: Dermoscopic skin colour (RGB, 0-255) of Fitzpatrick-like types I-VI; type II is the HAM10000 median.
+#: Dermoscopic skin colour (RGB, 0-255) of Fitzpatrick-like types I-VI; types I-II give the HAM10000 median once lit.
 SKIN_TONE_RGB = np.array(
     [
-        (226, 176, 182),  # I
-        (204, 158, 164),  # II
-        (186, 138, 136),  # III
+        (236, 186, 192),  # I
+        (218, 170, 176),  # II
+        (198, 150, 146),  # III
         (160, 112, 100),  # IV
         (122, 84, 70),    # V
         (86, 58, 48),     # VI
@@ -382,10 +382,12 @@ def _splat(count: int, size: int, image: np.ndarray, y: np.ndarray, x: np.ndarra
         y, x = y.astype(np.float32), x.astype(np.float32)
         py = np.floor(y)[:, None] + dy.ravel().astype(np.float32)[None]   # candidate pixel centres
         px = np.floor(x)[:, None] + dx.ravel().astype(np.float32)[None]
-        weight = radius[:, None] + 0.5 - np.hypot(py - y[:, None], px - x[:, None])
-        keep = (py >= 0) & (py < size) & (px >= 0) & (px < size) & (weight > 0)
-        flat = (image[:, None] * size + py.astype(np.int64)) * size + px.astype(np.int64)
-        coverage = np.bincount(flat[keep], np.minimum(weight[keep], 1.0), minlength=count * size * size)
+        weight = np.clip(radius[:, None] + 0.5 - np.hypot(py - y[:, None], px - x[:, None]), 0.0, 1.0)
+        outside = (py < 0) | (py >= size) | (px < 0) | (px >= size)
+        weight[outside] = 0.0                      # off-image pixels add nothing (index clipped below)
+        flat = (image[:, None] * size + np.clip(py, 0, size - 1).astype(np.int64)) * size
+        flat += np.clip(px, 0, size - 1).astype(np.int64)
+        coverage = np.bincount(flat.ravel(), weight.ravel(), minlength=count * size * size)
     return np.minimum(coverage, 1.0).astype(np.float32).reshape(count, size, size)
 
 
@@ -476,7 +478,8 @@ def _network(lesion: _Lesion, spacing: np.ndarray, warp: np.ndarray, width: np.n
     warp = warp[:, None, None]
     a = (lesion.along + warp * 0.03 * lesion.noise("warp_u")) * (2 * np.pi / spacing)
     b = (lesion.across + warp * 0.03 * lesion.noise("warp_v")) * (2 * np.pi / spacing)
-    lattice = np.cos(a) + np.cos(0.5 * a + 0.866 * b) + np.cos(0.5 * a - 0.866 * b)
+    half = np.cos(0.5 * a)   # cos(a) + cos(a/2 + 0.866 b) + cos(a/2 - 0.866 b) = 2h^2 - 1 + 2h cos(0.866 b)
+    lattice = 2.0 * half * (half + np.cos(0.866 * b)) - 1.0
     width = np.reshape(np.asarray(width, np.float32), (-1, 1, 1))
     return _smoothstep((0.2 - lattice) / (4.0 * width))
 
@@ -739,7 +742,7 @@ def _skin(u: np.ndarray, grids: np.ndarray, size: int, config: PhantomConfig) ->
     coords = (np.arange(size, dtype=np.float32) + 0.5) / size - 0.5
     light = u[:, _U_LIGHT:_U_LIGHT + 3]
     # illumination fall-off L = 1 - k |x - x_light|^2, separable in x and y
-    k = (0.15 + 0.35 * light[:, 2])[:, None, None]
+    k = (0.1 + 0.3 * light[:, 2])[:, None, None]
     fall_x = (coords[None, None, :] - (light[:, 0, None, None] - 0.5) * 0.4) ** 2
     fall_y = (coords[None, :, None] - (light[:, 1, None, None] - 0.5) * 0.4) ** 2
     crops = [_texture_tile(size)[oy:oy + size, ox:ox + size]
@@ -779,7 +782,7 @@ def _geometry(labels: np.ndarray, u: np.ndarray, uniforms: np.ndarray, normals: 
     elongation = 1.0 + (shape[:, 2] - 1.0) * uniforms[:, _U_ELONG]
     axes = np.stack([radius * np.sqrt(elongation), radius / np.sqrt(elongation)], axis=1).astype(np.float32)
     angle = (np.pi * u[:, _U_ANGLE]).astype(np.float32)
-    centre = np.clip((u[:, _U_CENTRE:_U_CENTRE + 2] - 0.5) * 0.36, -0.25, 0.25)
+    centre = np.clip((u[:, _U_CENTRE:_U_CENTRE + 2] - 0.5) * 0.3, -0.25, 0.25)
     boundary = _boundary(labels, uniforms, normals).astype(np.float32)
 
     coords = (np.arange(size, dtype=np.float32) + 0.5) / size - 0.5
@@ -807,7 +810,7 @@ def _paint(labels: np.ndarray, shape: _Geometry, u: np.ndarray, grids: np.ndarra
            size: int) -> tuple[np.ndarray, np.ndarray]:
     """Return the lesion transmission T (3, n, S, S) painted class by class, and the colour count (n,)."""
     n = len(labels)
-    gamma = (0.8 + 0.45 * u[:, _U_GAMMA]).astype(np.float32)                 # darker or lighter pigment
+    gamma = (0.75 + 0.4 * u[:, _U_GAMMA]).astype(np.float32)                 # darker or lighter pigment
     transmission = np.empty((3, n, size, size), np.float32)
     colour_cover = np.zeros((n, len(DERMOSCOPIC_COLOURS)))
     lesion_pixels = np.maximum(shape.masks.sum(axis=(1, 2)), 1)
