@@ -17,7 +17,7 @@ from medgan_nb.data.phantom import (
 )
 
 ARTEFACT_KEYS = ("has_hair", "has_ruler", "has_bubbles", "has_vignette", "has_glints")
-NV, MEL, VASC = CLASS_NAMES.index("nv"), CLASS_NAMES.index("mel"), CLASS_NAMES.index("vasc")
+NV, MEL = CLASS_NAMES.index("nv"), CLASS_NAMES.index("mel")
 
 
 @pytest.fixture(scope="module")
