@@ -158,6 +158,19 @@ def run_kit(ham_root: Path, cache_folder: Path, epochs: int, batch_size: int, im
             "data": data.images}
 
 
+def combine_runs(runs: list[dict]) -> dict:
+    """Return the first run's record with images, seconds and images/s totalled over all runs (each run's kept too)."""
+    combined = dict(runs[0])
+    for key in ("images", "steps", "seconds", "cache_build_seconds", "train_seconds", "cache_read_seconds"):
+        if key in combined:
+            combined[key] = sum(run[key] for run in runs)
+    combined["images_per_second"] = combined["images"] / combined["seconds"]
+    if "train_seconds" in combined:
+        combined["train_images_per_second"] = combined["images"] / combined["train_seconds"]
+    combined["runs_images_per_second"] = [run["images_per_second"] for run in runs]
+    return combined
+
+
 # ----------------------------------------------------------------------------
 # FLOPs and the machine's matmul speed
 # ----------------------------------------------------------------------------
@@ -197,11 +210,37 @@ def matmul_gflops(dtype: torch.dtype, size: int = 2048, seconds: float = 1.5) ->
 # Does bf16 keep the samples as good?
 # ----------------------------------------------------------------------------
 
+def gradient_agreement(generator: nn.Module, discriminator: nn.Module, real: torch.Tensor, seed: int = 0) -> dict:
+    """Return the cosine similarity of fp32 and bf16-autocast gradients of L_D and L_G (same models, batch and z)."""
+    from medgan_nb.losses import get_loss
+
+    loss_d_fn, loss_g_fn = get_loss("bce")
+    real = real.contiguous(memory_format=torch.channels_last)
+    z = torch.randn(len(real), generator.latent_dim, generator=torch.Generator().manual_seed(seed))
+
+    def gradients(bf16: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            fake = generator(z)
+            loss_d = loss_d_fn(discriminator(real), discriminator(fake.detach()))
+        grad_d = torch.autograd.grad(loss_d, list(discriminator.parameters()))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss_g = loss_g_fn(discriminator(fake))
+        grad_g = torch.autograd.grad(loss_g, list(generator.parameters()))
+        return torch.cat([g.float().flatten() for g in grad_d]), torch.cat([g.float().flatten() for g in grad_g])
+
+    (d32, g32), (d16, g16) = gradients(False), gradients(True)
+    cosine = torch.nn.functional.cosine_similarity
+    return {"discriminator": float(cosine(d32.double(), d16.double(), dim=0)),  # float64: no rounding above 1
+            "generator": float(cosine(g32.double(), g16.double(), dim=0))}
+
+
 def compare_precisions(images: torch.Tensor, steps: int, batch_size: int, n_eval: int) -> dict:
-    """Train fp32 (seeds 0 and 1) and bf16 (seed 0) for ``steps``; return Fréchet distances and loss levels."""
+    """Train fp32 (seeds 0 and 1) and bf16 (seed 0) for ``steps``; return Fréchet distances, losses, gradient agreement."""
     from medgan_nb.metrics.fid import frechet_distance, sample_generator
 
     real = images[torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:n_eval]]
+    torch.manual_seed(0)
+    agreement = {"initial": gradient_agreement(*build_dcgan(image_size=images.shape[-1]), real[:batch_size])}
     runs = {}
     for name, amp, seed in (("fp32 seed 0", "off", 0), ("fp32 seed 1", "off", 1), ("bf16 seed 0", "bf16", 0)):
         torch.manual_seed(seed)
@@ -210,6 +249,8 @@ def compare_precisions(images: torch.Tensor, steps: int, batch_size: int, n_eval
         history = result.history
         half = len(history) // 2
         fake = sample_generator(result.generator, n_eval, seed=123)
+        if name == "fp32 seed 0":
+            agreement["trained"] = gradient_agreement(result.generator, result.discriminator, real[:batch_size])
         runs[name] = {
             "frechet_distance": frechet_distance(real, fake),
             "mean_loss_d_second_half": sum(history["loss_d"][half:]) / (len(history) - half),
@@ -220,7 +261,8 @@ def compare_precisions(images: torch.Tensor, steps: int, batch_size: int, n_eval
     fp32_spread = abs(runs["fp32 seed 0"]["frechet_distance"] - runs["fp32 seed 1"]["frechet_distance"])
     bf16_shift = abs(runs["bf16 seed 0"]["frechet_distance"] - runs["fp32 seed 0"]["frechet_distance"])
     worst_fp32 = max(runs["fp32 seed 0"]["frechet_distance"], runs["fp32 seed 1"]["frechet_distance"])
-    return {"steps": steps, "n_eval": n_eval, "runs": runs, "fp32_seed_spread": fp32_spread,
+    return {"steps": steps, "n_eval": n_eval, "runs": runs, "gradient_cosine_fp32_vs_bf16": agreement,
+            "fp32_seed_spread": fp32_spread,
             "bf16_vs_fp32_shift": bf16_shift,
             # "as good": bf16 is not worse than the worse of two fp32 seeds by more than the seed-to-seed spread
             "bf16_as_good": runs["bf16 seed 0"]["frechet_distance"] <= worst_fp32 + fp32_spread}
@@ -234,13 +276,16 @@ def print_report(report: dict) -> None:
     """Print the side-by-side table."""
     ref, kit = report["reference"], report["kit"]
     print()
-    print(f"DCGAN {report['image_size']} px, batch {report['batch_size']}, {report['epochs']} epochs over "
+    print(f"DCGAN {report['image_size']} px, batch {report['batch_size']}, {report['epochs']} epochs x "
+          f"{report['repeats']} runs per side over "
           f"{report['n_images']} JPEGs (600x450), torch threads {report['torch_threads']}, kit amp={report['kit_amp']}")
     print(f"{'':34}{'reference':>14}{'kit':>14}")
-    print(f"{'images trained':34}{ref['images']:>14}{kit['images']:>14}")
-    print(f"{'wall seconds (kit: cache incl.)':34}{ref['seconds']:>14.1f}{kit['seconds']:>14.1f}")
+    print(f"{'images trained (all runs)':34}{ref['images']:>14}{kit['images']:>14}")
+    print(f"{'seconds (kit: cache build incl.)':34}{ref['seconds']:>14.1f}{kit['seconds']:>14.1f}")
     print(f"{'  of which decoding to cache':34}{'':>14}{kit['cache_build_seconds']:>14.1f}")
     print(f"{'images / s':34}{ref['images_per_second']:>14.1f}{kit['images_per_second']:>14.1f}")
+    print(f"{'  each run':34}{' / '.join(f'{v:.0f}' for v in ref['runs_images_per_second']):>14}"
+          f"{' / '.join(f'{v:.0f}' for v in kit['runs_images_per_second']):>14}")
     print(f"{'images / s, training only':34}{'':>14}{kit['train_images_per_second']:>14.1f}")
     flops = report["flops"]
     print(f"{'GFLOP per image (G+D fwd+bwd)':34}{flops['reference_flops_per_image'] / 1e9:>14.2f}"
@@ -250,7 +295,7 @@ def print_report(report: dict) -> None:
           f"{flops['kit_fraction_of_matmul']:>14.1%}")
     print(f"matmul 2048x2048: fp32 {report['matmul_gflops']['fp32']:.1f} GFLOP/s, "
           f"bf16 {report['matmul_gflops']['bf16']:.1f} GFLOP/s")
-    print(f"cached second load: {kit['cache_read_seconds']:.2f} s")
+    print(f"loading the cache again: {kit['cache_read_seconds'] / len(kit['runs_images_per_second']):.2f} s")
     print(f"\nspeed-up kit / reference: {report['ratio']:.2f}x (target >= {TARGET_RATIO}x) -> "
           f"{'PASS' if report['ratio'] >= TARGET_RATIO else 'FAIL'}")
 
@@ -263,6 +308,9 @@ def print_precision(quality: dict) -> None:
         for name, run in quality["runs"].items():
             print(f"  {name:12} FD {run['frechet_distance']:9.3f}   mean loss_D {run['mean_loss_d_second_half']:.3f}"
                   f"   mean loss_G {run['mean_loss_g_second_half']:.3f}   {run['train_images_per_second']:.1f} img/s")
+        for when, cosines in quality["gradient_cosine_fp32_vs_bf16"].items():
+            print(f"  gradient cosine fp32 vs bf16 ({when} models, same batch and z): "
+                  f"D {cosines['discriminator']:.4f}, G {cosines['generator']:.4f}")
         print(f"  seed-to-seed FD spread (fp32) {quality['fp32_seed_spread']:.3f}; bf16 shift "
               f"{quality['bf16_vs_fp32_shift']:.3f} -> bf16 {'as good' if quality['bf16_as_good'] else 'WORSE'}")
 
@@ -280,10 +328,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=int, default=1200, help="JPEG files to write (default 1200)")
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=2, help="timed runs of each side, in the order ABBA... (default 2)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--amp", default=None, help="kit precision: bf16 or off (default: bf16 where the CPU has it)")
-    parser.add_argument("--quality-steps", type=int, default=60, help="steps of each fp32/bf16 run (0 = skip)")
+    parser.add_argument("--quality-steps", type=int, default=150, help="steps of each fp32/bf16 run (0 = skip)")
     parser.add_argument("--workdir", default=None, help="folder for the JPEGs and cache (default: a temp folder)")
     parser.add_argument("--json", default=None, help="write the report here as JSON")
     args = parser.parse_args(argv)
@@ -296,13 +345,22 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         print(f"writing {args.images} phantom JPEGs (600x450, HAM10000 layout) to {workdir} ...", flush=True)
         ham_root, image_folder = write_dataset(workdir, args.images)
-        print("reference: ImageFolder + DataLoader(2 workers), fp32 ...", flush=True)
-        reference = run_reference(image_folder, args.epochs, args.batch_size, args.image_size, seed=0)
-        print(f"  {reference['images_per_second']:.1f} images/s", flush=True)
-        print(f"kit: load_dataset (fresh cache) + train_gan (channels_last, amp={amp}) ...", flush=True)
-        kit = run_kit(ham_root, workdir / "cache", args.epochs, args.batch_size, args.image_size, amp, seed=0)
-        images = kit.pop("data")
-        print(f"  {kit['images_per_second']:.1f} images/s (cache build included)", flush=True)
+        reference_runs, kit_runs = [], []
+        for repeat in range(args.repeats):  # order ref, kit, kit, ref, ...: a change of load hits both sides
+            for side in (("reference", "kit") if repeat % 2 == 0 else ("kit", "reference")):
+                if side == "reference":
+                    print("reference: ImageFolder + DataLoader(2 workers), fp32 ...", flush=True)
+                    run = run_reference(image_folder, args.epochs, args.batch_size, args.image_size, seed=0)
+                    reference_runs.append(run)
+                    print(f"  {run['images_per_second']:.1f} images/s", flush=True)
+                else:
+                    print(f"kit: load_dataset (fresh cache) + train_gan (channels_last, amp={amp}) ...", flush=True)
+                    run = run_kit(ham_root, workdir / f"cache{repeat}", args.epochs, args.batch_size,
+                                  args.image_size, amp, seed=0)
+                    images = run.pop("data")
+                    kit_runs.append(run)
+                    print(f"  {run['images_per_second']:.1f} images/s (cache build included)", flush=True)
+        reference, kit = combine_runs(reference_runs), combine_runs(kit_runs)
         matmul = {"fp32": matmul_gflops(torch.float32), "bf16": matmul_gflops(torch.bfloat16)}
         flops = count_step_flops(args.image_size, args.batch_size, amp)
         kit_peak = matmul["bf16" if amp == "bf16" else "fp32"]
@@ -311,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         flops["kit_fraction_of_matmul"] = flops["kit_gflops"] / kit_peak
         flops["reference_fraction_of_matmul"] = flops["reference_gflops"] / matmul["fp32"]
         report = {
-            "benchmark": "dcgan_training_speed", "n_images": args.images, "epochs": args.epochs,
+            "benchmark": "dcgan_training_speed", "n_images": args.images, "epochs": args.epochs, "repeats": args.repeats,
             "batch_size": args.batch_size, "image_size": args.image_size, "kit_amp": amp,
             "torch": torch.__version__, "platform": platform.platform(), "cpu_count": os.cpu_count(),
             "torch_threads": torch.get_num_threads(), "cpu_bf16": cpu_supports_bf16(),
