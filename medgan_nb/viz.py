@@ -279,7 +279,7 @@ def layer_summary(model: torch.nn.Module, example_input: torch.Tensor):
     return pd.concat([table, total], ignore_index=True)
 
 
-def plot_samples_over_training(samples: Sequence, n_show: int = 8, title: str = "Samples over training (same z each row)"):
+def plot_samples_over_training(samples: Sequence, n_show: int = 8, title: str = "Samples over training (each column keeps its z)"):
     """Draw one row of ``n_show`` images per (step, images) pair, earliest at the top; return the Figure."""
     if not samples:
         raise ValueError("samples is empty; train with sample_every > 0 so the engine keeps snapshots")
