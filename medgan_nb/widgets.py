@@ -54,7 +54,6 @@ def latent_explorer(generator, n_directions: int = 3, n_images: int = 8, seed: i
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
     import torch
-    from IPython.display import display
 
     latent_dim = generator.latent_dim
     directions = latent_directions(latent_dim, n_directions, seed)
@@ -66,11 +65,12 @@ def latent_explorer(generator, n_directions: int = 3, n_images: int = 8, seed: i
     output = widgets.Output()
 
     def redraw(*_):
-        with output:
-            output.clear_output(wait=True)
-            fig = draw_latent_directions(generator, state["z"], directions, [s.value for s in sliders])
-            display(fig)
-            plt.close(fig)  # closed, so the notebook does not draw it a second time
+        fig = draw_latent_directions(generator, state["z"], directions, [s.value for s in sliders])
+        # Set the Output widget's contents directly instead of `with output: display(fig)`: the
+        # context-manager route occasionally blocks headless runs (papermill/nbclient) at this cell.
+        output.outputs = ()
+        output.append_display_data(fig)
+        plt.close(fig)  # closed, so the notebook does not draw it a second time
 
     def resample(_):
         state["seed"] += 1
