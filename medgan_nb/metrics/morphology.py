@@ -20,7 +20,7 @@ import numpy as np
 from skimage.color import rgb2gray
 from skimage.filters import threshold_otsu
 from skimage.measure import label
-from skimage.morphology import remove_small_holes
+from scipy.ndimage import binary_fill_holes
 
 from ..viz import to_uint8_images
 
@@ -36,7 +36,7 @@ def segment_lesion(image: np.ndarray, keep_largest: bool = True) -> np.ndarray:
         sizes = np.bincount(regions.ravel())
         sizes[0] = 0  # background label
         mask = regions == sizes.argmax()
-        mask = remove_small_holes(mask, max(1, mask.size // 50))
+        mask = binary_fill_holes(mask)  # pale spots inside the lesion belong to it
     return mask
 
 
