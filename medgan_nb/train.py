@@ -53,14 +53,13 @@ What the engine adds around the loop:
 from __future__ import annotations
 
 import contextlib
-import copy
 import inspect
 import math
 import os
 import random
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
