@@ -28,6 +28,9 @@ import torch
 from .runtime import check_profile, pick_device, seed_everything
 
 COMMON_KNOBS = ("image_size", "steps", "batch_size")
+# Longest a single cell may run headlessly before papermill stops it, so a cell that hangs
+# (e.g. a widget waiting for a frontend) fails the run with a clear error instead of stalling CI.
+CELL_TIMEOUT_SECONDS = {"smoke": 600, "cpu": 3600, "gpu": None}
 
 
 def project_root(start: Path | None = None) -> Path:
@@ -207,6 +210,7 @@ def execute_notebook(
             cwd=str(notebook.parent),
             progress_bar=progress,
             log_output=False,
+            execution_timeout=CELL_TIMEOUT_SECONDS[profile],
         )
     except Exception as exc:  # papermill raises PapermillExecutionError with the cell's traceback
         row["status"] = "FAILED"

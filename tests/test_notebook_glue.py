@@ -64,3 +64,29 @@ def test_check_profile_accepts_the_three_profiles():
 def test_cli_rejects_bad_profile(capsys):
     assert notebook.main(["--profile", "turbo"]) == 2
     assert "unknown profile" in capsys.readouterr().err
+
+
+def _tiny_notebook(path, code: str):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('profile = "cpu"\noutput_dir = None')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(code)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(path))
+    return path
+
+
+def test_a_hanging_cell_fails_the_run_instead_of_stalling(tmp_path, monkeypatch):
+    monkeypatch.setitem(notebook.CELL_TIMEOUT_SECONDS, "smoke", 2)
+    book = _tiny_notebook(tmp_path / "99_hang.ipynb", "import time\ntime.sleep(60)")
+    row = notebook.execute_notebook(book, tmp_path / "out", "smoke")
+    assert row["status"] == "FAILED" and row["seconds"] < 50
+    assert "timed out" in row["error"].lower() or "timeout" in row["error"].lower(), row["error"]
+
+
+def test_a_notebook_without_metrics_is_reported(tmp_path):
+    book = _tiny_notebook(tmp_path / "98_quiet.ipynb", "x = 1")
+    row = notebook.execute_notebook(book, tmp_path / "out", "smoke")
+    assert row["status"] == "no metrics" and row["metrics"] == {}
