@@ -321,12 +321,9 @@ def plot_latent_interpolation(generator: torch.nn.Module, z_start: torch.Tensor,
                               n_steps: int = 8, method: str = "slerp", title: str | None = None):
     """Draw G(z) along the path from z_start to z_end as one strip; return the Figure."""
     path = interpolate_latents(z_start, z_end, n_steps, method)
-    device = next(generator.parameters()).device
-    was_training = generator.training
-    generator.eval()
-    with torch.no_grad():
-        images = generator(path.to(device)).float().cpu()
-    generator.train(was_training)
+    from .train import sample_images  # eval mode, no gradients, model's mode restored
+
+    images = sample_images(generator, path)
     fig, ax = plt.subplots(figsize=(1.2 * n_steps, 2.1))
     ax.imshow(image_grid(images, nrow=n_steps))
     ax.set_yticks([])
