@@ -48,9 +48,10 @@ def image_grid(images, nrow: int = 8, pad: int = 2, pad_value: int = 255) -> np.
 
 def show_images(images, nrow: int = 8, title: str | None = None, ax=None, figsize_per_image: float = 1.0):
     """Draw an image grid and return the Figure."""
-    grid = image_grid(images, nrow=nrow)
+    imgs = to_uint8_images(images)
+    grid = image_grid(imgs, nrow=nrow)
     if ax is None:
-        n = len(to_uint8_images(images))
+        n = len(imgs)
         cols = min(nrow, n)
         rows = int(np.ceil(n / cols))
         fig, ax = plt.subplots(figsize=(max(3.0, cols * figsize_per_image), max(2.0, rows * figsize_per_image)))
@@ -91,7 +92,8 @@ def plot_curves(
 
 def channel_means(images) -> np.ndarray:
     """Return the mean R, G, B value (0-255) of each image, shape (N, 3)."""
-    return to_uint8_images(images).reshape(len(to_uint8_images(images)), -1, 3).mean(axis=1)
+    imgs = to_uint8_images(images)
+    return imgs.reshape(len(imgs), -1, 3).mean(axis=1)
 
 
 def plot_channel_means(groups: dict[str, object], title: str = "Mean intensity per channel"):
