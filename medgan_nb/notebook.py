@@ -25,21 +25,12 @@ from typing import Any
 
 import torch
 
-from .runtime import check_profile, pick_device, seed_everything
+from .runtime import check_profile, pick_device, project_root, seed_everything
 
 COMMON_KNOBS = ("image_size", "steps", "batch_size")
 # Longest a single cell may run headlessly before papermill stops it, so a cell that hangs
 # (e.g. a widget waiting for a frontend) fails the run with a clear error instead of stalling CI.
 CELL_TIMEOUT_SECONDS = {"smoke": 600, "cpu": 3600, "gpu": None}
-
-
-def project_root(start: Path | None = None) -> Path:
-    """Return the repository root (the folder with ``pyproject.toml`` and ``notebooks/``), else cwd."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "pyproject.toml").is_file() and (folder / "notebooks").is_dir():
-            return folder
-    return Path.cwd().resolve()
 
 
 @dataclass

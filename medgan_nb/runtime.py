@@ -17,6 +17,7 @@ import os
 import platform
 import random
 import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -54,6 +55,15 @@ def pick_device(preferred: str | torch.device | None = None) -> torch.device:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def project_root(start: Path | None = None) -> Path:
+    """Return the repository root (the folder with ``pyproject.toml`` and ``notebooks/``), else cwd."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "pyproject.toml").is_file() and (folder / "notebooks").is_dir():
+            return folder
+    return Path.cwd().resolve()
 
 
 def in_colab() -> bool:

@@ -13,23 +13,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-
-def to_uint8_images(images) -> np.ndarray:
-    """Return images as a uint8 array (N, H, W, 3) from uint8 NHWC or float NCHW in [-1, 1]."""
-    if isinstance(images, torch.Tensor):
-        images = images.detach().float().cpu().numpy()
-    images = np.asarray(images)
-    if images.ndim == 3:
-        images = images[None]
-    if images.dtype == np.uint8:
-        return images if images.shape[-1] in (1, 3) else images.transpose(0, 2, 3, 1)
-    if images.shape[1] in (1, 3) and images.shape[-1] not in (1, 3):
-        images = images.transpose(0, 2, 3, 1)  # NCHW -> NHWC
-    images = (np.clip(images, -1.0, 1.0) + 1.0) * 127.5
-    out = np.round(images).astype(np.uint8)
-    if out.shape[-1] == 1:
-        out = np.repeat(out, 3, axis=-1)
-    return out
+from .data.transforms import to_uint8_images
+from .models.sampling import sample_images
 
 
 def image_grid(images, nrow: int = 8, pad: int = 2, pad_value: int = 255) -> np.ndarray:
@@ -323,8 +308,6 @@ def plot_latent_interpolation(generator: torch.nn.Module, z_start: torch.Tensor,
                               n_steps: int = 8, method: str = "slerp", title: str | None = None):
     """Draw G(z) along the path from z_start to z_end as one strip; return the Figure."""
     path = interpolate_latents(z_start, z_end, n_steps, method)
-    from .train import sample_images  # eval mode, no gradients, model's mode restored
-
     images = sample_images(generator, path)
     fig, ax = plt.subplots(figsize=(1.2 * n_steps, 2.1))
     ax.imshow(image_grid(images, nrow=n_steps))
@@ -390,3 +373,42 @@ def plot_gan_history(history, smooth: int = 1):
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+# ----------------------------------------------------------------------------
+# Live training curves (a train_gan callback)
+# ----------------------------------------------------------------------------
+
+def _in_notebook() -> bool:
+    """Return True inside a Jupyter kernel (notebook, JupyterLab, Colab, papermill)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and type(shell).__name__ in ("ZMQInteractiveShell", "Shell")  # Shell: Colab
+
+
+def live_plot(every: int = 50, smooth: int = 1):
+    """Return a train_gan callback that redraws loss curves and D outputs every ``every`` steps in a notebook (no-op elsewhere).
+
+    The engine only reports (``state.history``, ``state.total_steps``); drawing is this module's job.
+    """
+    if every < 1:
+        raise ValueError(f"every must be >= 1 step, got {every}")
+    handle: dict = {}
+
+    def callback(step: int, state) -> None:
+        if (step % every and step != state.total_steps) or not len(state.history) or not _in_notebook():
+            return
+        from IPython.display import display
+
+        figure = plot_gan_history(state.history, smooth=smooth)
+        # one display slot updated in place (clear_output would also wipe the progress bar)
+        if "display" not in handle:
+            handle["display"] = display(figure, display_id=True)
+        else:
+            handle["display"].update(figure)
+        plt.close(figure)
+
+    return callback

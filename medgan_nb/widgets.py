@@ -34,7 +34,7 @@ def draw_latent_directions(generator, z_base, directions, coefficients, title: s
     if len(coefficients) != len(directions):
         raise ValueError(f"got {len(coefficients)} coefficients for {len(directions)} directions; give one per direction")
     z = z_base + coefficients @ directions  # the same offset for every base vector
-    from .train import sample_images  # eval mode, no gradients, model's mode restored
+    from .models.sampling import sample_images  # eval mode, no gradients, model's mode restored
 
     images = sample_images(generator, z)
     fig, ax = plt.subplots(figsize=(1.2 * len(z), 1.6))

@@ -341,7 +341,7 @@ def _isolate_from_user_files(tmp_path, monkeypatch) -> None:
     """Make sure no DermaMNIST file of the user (~/.medmnist, <project>/data) is found."""
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("medgan_nb.notebook.project_root", lambda start=None: tmp_path)
+    monkeypatch.setattr("medgan_nb.data.sources.project_root", lambda start=None: tmp_path)
 
 
 def test_dermamnist_missing_file_says_what_and_where(tmp_path, monkeypatch, fresh_cache):

@@ -14,12 +14,12 @@ import torch
 from torch import nn
 
 from medgan_nb.models.dcgan import build_dcgan
+from medgan_nb.viz import live_plot
 from medgan_nb.train import (
     CheckpointMismatchError,
     History,
     TrainConfig,
     TrainingDiverged,
-    live_plot,
     load_checkpoint,
     save_checkpoint,
     train_gan,
@@ -250,7 +250,7 @@ def test_conditional_models_receive_the_labels():
     training_labels = torch.cat(generator.labels_seen[:2])
     assert set(training_labels.tolist()) <= {0, 1, 2}
     assert generator.labels_seen[-1].tolist() == [0, 1, 2, 0, 1, 2]  # fixed sample labels cycle the classes
-    with pytest.raises(ValueError, match="takes class labels but the data has none"):
+    with pytest.raises(ValueError, match="takes class labels .or masks. but none were given"):
         train_gan(ConditionalGenerator(), ConditionalCritic(), Dataset.images, TrainConfig(steps=1, batch_size=4))
 
 

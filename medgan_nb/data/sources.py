@@ -52,6 +52,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
+from ..runtime import project_root
 from .transforms import from_tensor, resize_and_center_crop, to_tensor_minus1_1
 
 __all__ = [
@@ -326,8 +327,6 @@ def _select_split(
 
 def cache_dir() -> Path:
     """Return the folder for decoded-dataset caches: $MEDGAN_CACHE_DIR, else <project>/data/cache, else ~/.cache/medgan_nb."""
-    from ..notebook import project_root
-
     env = os.environ.get("MEDGAN_CACHE_DIR")
     if env:
         return Path(env).expanduser()
@@ -641,8 +640,6 @@ def dermamnist_file_name(size: int) -> str:
 
 def _dermamnist_folders(root: Path | None) -> list[Path]:
     """Return where to look for DermaMNIST files: root, the project's data/ and data/raw/, ~/.medmnist."""
-    from ..notebook import project_root
-
     project = project_root()
     folders = [root] if root is not None else []
     folders += [project / "data", project / "data" / "raw", Path.home() / ".medmnist"]

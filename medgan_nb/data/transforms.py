@@ -259,3 +259,21 @@ def shades_of_grey(image: np.ndarray, p: float = 6.0) -> np.ndarray:
     if is_uint8:
         return np.clip(np.round(corrected * 255.0), 0, 255).astype(np.uint8)
     return np.clip(corrected, 0.0, 1.0).astype(array.dtype) if array.dtype.kind == "f" else corrected
+
+
+def to_uint8_images(images) -> np.ndarray:
+    """Return images as a uint8 array (N, H, W, 3) from uint8 NHWC or float NCHW in [-1, 1]."""
+    if isinstance(images, torch.Tensor):
+        images = images.detach().float().cpu().numpy()
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[None]
+    if images.dtype == np.uint8:
+        return images if images.shape[-1] in (1, 3) else images.transpose(0, 2, 3, 1)
+    if images.shape[1] in (1, 3) and images.shape[-1] not in (1, 3):
+        images = images.transpose(0, 2, 3, 1)  # NCHW -> NHWC
+    images = (np.clip(images, -1.0, 1.0) + 1.0) * 127.5
+    out = np.round(images).astype(np.uint8)
+    if out.shape[-1] == 1:
+        out = np.repeat(out, 3, axis=-1)
+    return out

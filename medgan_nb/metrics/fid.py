@@ -38,16 +38,10 @@ import torch
 from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 
+from ..models.sampling import model_device, sample_images
 from .features import check_images, default_extractor
 
 MIN_SAMPLES = 2  # a covariance needs at least two points
-
-
-def _module_device(module: nn.Module) -> torch.device:
-    """Return the device of a module's first parameter or buffer (CPU if it has none)."""
-    for tensor in (*module.parameters(), *module.buffers()):
-        return tensor.device
-    return torch.device("cpu")
 
 
 def features_of(
@@ -58,7 +52,7 @@ def features_of(
     """Return the features (N, D) on the CPU of images (N, 3, H, W) in [-1, 1], computed in batches."""
     extractor = extractor or default_extractor()
     check_images(images)
-    device = _module_device(extractor)
+    device = model_device(extractor)
     chunks = []
     with torch.no_grad():
         for start in range(0, len(images), batch_size):
@@ -84,7 +78,7 @@ def frechet_distance(
                 f"{name} has {len(images)} image(s); a Fréchet distance needs at least {MIN_SAMPLES} per set "
                 "(and preferably more than the feature size D) - generate or load more images"
             )
-    device = _module_device(extractor)
+    device = model_device(extractor)
     # torchmetrics keeps the running sums in float64 and computes
     # ||mu_r - mu_g||^2 + Tr(S_r + S_g - 2 (S_r S_g)^{1/2}) from them.
     metric = FrechetInceptionDistance(feature=extractor, normalize=True, reset_real_features=True).to(device)
@@ -102,12 +96,14 @@ def sample_generator(
     seed: int = 0,
     batch_size: int = 256,
     latent_dim: int | None = None,
+    labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Return ``n`` images (n, 3, H, W) on the CPU drawn from ``generator`` with z ~ N(0, I) from a fixed seed."""
-    from ..train import sample_images  # the engine's sampler: eval mode, batches, mode restored
+    """Return ``n`` images (n, 3, H, W) on the CPU drawn from ``generator`` with z ~ N(0, I) from a fixed seed.
 
+    A conditional generator needs ``labels`` (n class labels or masks), one per image.
+    """
     latent_dim = latent_dim or getattr(generator, "latent_dim", None)
     if latent_dim is None:
         raise ValueError("the generator has no .latent_dim attribute; pass latent_dim=... explicitly")
     z = torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(seed))  # same seed -> same z
-    return sample_images(generator, z, batch_size=batch_size)
+    return sample_images(generator, z, labels=labels, batch_size=batch_size)

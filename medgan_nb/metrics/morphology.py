@@ -22,7 +22,7 @@ from skimage.filters import threshold_otsu
 from skimage.measure import label
 from scipy.ndimage import binary_fill_holes
 
-from ..viz import to_uint8_images
+from ..data.transforms import to_uint8_images
 
 
 def segment_lesion(image: np.ndarray, keep_largest: bool = True) -> np.ndarray:

@@ -1,0 +1,27 @@
+"""The course's one training engine, split by concern so each file reads in one sitting.
+
+* :mod:`~medgan_nb.train.engine` — the loop, :func:`train_gan`;
+* :mod:`~medgan_nb.train.config` — :class:`TrainConfig` and the hooks a family plugs in;
+* :mod:`~medgan_nb.train.ema` — the generator's moving average, with its warm-up;
+* :mod:`~medgan_nb.train.checkpoints` — exact resume: atomic files, random states, batch order;
+* :mod:`~medgan_nb.train.history` — what training reports: History, TrainState, TrainResult.
+"""
+from ..models.sampling import describe_model, sample_images, takes_labels
+from .checkpoints import (
+    CHECKPOINT_NAME,
+    BatchOrder,
+    CheckpointMismatchError,
+    load_checkpoint,
+    remove_stale_temporaries,
+    save_checkpoint,
+)
+from .config import GeneratorBatch, TrainConfig
+from .ema import GeneratorEMA, warmed_up_decay
+from .engine import TrainingDiverged, train_gan
+from .history import HISTORY_FIELDS, History, TrainResult, TrainState
+
+__all__ = [
+    "BatchOrder", "CHECKPOINT_NAME", "CheckpointMismatchError", "GeneratorBatch", "GeneratorEMA", "HISTORY_FIELDS",
+    "History", "TrainConfig", "TrainResult", "TrainState", "TrainingDiverged", "describe_model", "load_checkpoint",
+    "remove_stale_temporaries", "sample_images", "save_checkpoint", "takes_labels", "train_gan", "warmed_up_decay",
+]
