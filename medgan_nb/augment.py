@@ -76,18 +76,17 @@ def random_contrast(x: Tensor) -> Tensor:
 
 def random_translation(x: Tensor, ratio: float = 0.125) -> Tensor:
     """Return x shifted by up to ratio * size pixels in each direction, per image, with zeros shifted in."""
-    n, _, height, width = x.shape
+    n, channels, height, width = x.shape
     max_dy, max_dx = int(height * ratio + 0.5), int(width * ratio + 0.5)
-    dy = torch.randint(-max_dy, max_dy + 1, (n, 1), device=x.device)  # delta_y per image
-    dx = torch.randint(-max_dx, max_dx + 1, (n, 1), device=x.device)  # delta_x per image
+    dy = torch.randint(-max_dy, max_dy + 1, (n, 1, 1), device=x.device)  # delta_y per image
+    dx = torch.randint(-max_dx, max_dx + 1, (n, 1, 1), device=x.device)  # delta_x per image
     # output pixel (i, j) reads input pixel (i - dy, j - dx); indices are into the image padded by one
     # zero row/column on each side, and any index that falls outside is clamped onto that zero border
-    rows = (torch.arange(height, device=x.device) - dy + 1).clamp(0, height + 1)  # (N, H)
-    cols = (torch.arange(width, device=x.device) - dx + 1).clamp(0, width + 1)  # (N, W)
-    padded = F.pad(x, (1, 1, 1, 1))  # (N, C, H + 2, W + 2), zeros around
-    channels = x.shape[1]
-    shifted = padded.gather(2, rows[:, None, :, None].expand(n, channels, height, width + 2))
-    return shifted.gather(3, cols[:, None, None, :].expand(n, channels, height, width))
+    rows = (torch.arange(height, device=x.device)[:, None] - dy + 1).clamp(0, height + 1)  # (N, H, 1)
+    cols = (torch.arange(width, device=x.device)[None, :] - dx + 1).clamp(0, width + 1)  # (N, 1, W)
+    source = (rows * (width + 2) + cols).flatten(1)  # (N, H*W): flat index into the padded image
+    padded = F.pad(x, (1, 1, 1, 1)).flatten(2)  # (N, C, (H + 2)(W + 2)), zeros around
+    return padded.gather(2, source[:, None].expand(n, channels, height * width)).view(n, channels, height, width)
 
 
 def random_cutout(x: Tensor, ratio: float = 0.5) -> Tensor:
