@@ -114,3 +114,110 @@ def test_a_few_training_steps_change_both_networks_with_finite_losses():
     assert 0.5 < result.history["loss_d"][0] < 3.0
     assert all(not torch.equal(a, b) for a, b in zip(before_g, generator.parameters()))
     assert all(not torch.equal(a, b) for a, b in zip(before_d, discriminator.parameters()))
+
+
+# ---- options: upsample="resize" (Odena et al. 2016) and spectral_norm=True (Miyato et al. 2018) ----
+
+@pytest.mark.parametrize("image_size", [32, 64, 128])
+@pytest.mark.parametrize("upsample, spectral_norm", [("resize", False), ("transposed", True), ("resize", True)])
+def test_options_keep_the_shapes_for_each_size(image_size, upsample, spectral_norm):
+    torch.manual_seed(0)
+    generator, discriminator = build_dcgan(image_size=image_size, latent_dim=16, width=4,
+                                           upsample=upsample, spectral_norm=spectral_norm)
+    assert generator.upsample == upsample and discriminator.spectral_norm is spectral_norm
+    images = generator(torch.randn(3, 16) * 3)
+    assert images.shape == (3, 3, image_size, image_size)
+    assert images.min() >= -1 and images.max() <= 1 and images.std() > 0.01
+    logits = discriminator(images)
+    assert logits.shape == (3,) and torch.isfinite(logits).all()
+
+
+@pytest.mark.parametrize("image_size", [32, 64, 128])
+def test_resize_generator_upsamples_with_nearest_neighbour_and_3x3_convolutions(image_size):
+    generator = DCGANGenerator(latent_dim=8, image_size=image_size, width=4, upsample="resize")
+    layers = list(generator.main)
+    upsamplers = [m for m in layers if isinstance(m, nn.Upsample)]
+    assert len(upsamplers) == int(math.log2(image_size)) - 2
+    assert all(m.mode == "nearest" and m.scale_factor == 2 for m in upsamplers)
+    for i, module in enumerate(layers):
+        if isinstance(module, nn.Upsample):
+            conv = layers[i + 1]
+            assert isinstance(conv, nn.Conv2d) and conv.kernel_size == (3, 3) and conv.padding == (1, 1)
+    # only the 1x1 -> 4x4 projection of z stays a transposed convolution
+    assert [isinstance(m, nn.ConvTranspose2d) for m in layers].count(True) == 1
+
+
+def test_spectral_norm_discriminator_has_no_batchnorm_and_unit_spectral_norm_weights():
+    torch.manual_seed(0)
+    _, discriminator = build_dcgan(image_size=64, latent_dim=16, width=8, spectral_norm=True)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in discriminator.modules())
+    convs = [m for m in discriminator.modules() if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 5
+
+    def largest_singular_values() -> list[float]:
+        discriminator.eval()  # read W / sigma(W) without another power iteration
+        values = [float(torch.linalg.matrix_norm(conv.weight.detach().flatten(1), ord=2)) for conv in convs]
+        discriminator.train()
+        return values
+
+    assert all(0.98 < value < 1.05 for value in largest_singular_values()), largest_singular_values()
+    optimizer = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))  # the kit's default
+    for _ in range(10):  # training moves W ...
+        optimizer.zero_grad()
+        discriminator(torch.randn(4, 3, 64, 64)).mean().backward()
+        optimizer.step()
+    with torch.no_grad():
+        for _ in range(30):  # ... and the power iteration (one per forward pass) catches up
+            discriminator(torch.randn(4, 3, 64, 64))
+    assert all(0.98 < value < 1.1 for value in largest_singular_values()), largest_singular_values()
+    raw_norms = [float(torch.linalg.matrix_norm(conv.parametrizations.weight.original.detach().flatten(1), ord=2))
+                 for conv in convs]
+    assert all(norm < 0.8 for norm in raw_norms), f"the raw N(0, 0.02) weights are far from unit norm: {raw_norms}"
+
+
+def test_weights_init_reaches_the_raw_weight_under_spectral_norm():
+    torch.manual_seed(0)
+    discriminator = DCGANDiscriminator(image_size=32, width=8, spectral_norm=True)
+    discriminator.apply(weights_init)
+    raw = torch.cat([m.parametrizations.weight.original.flatten() for m in discriminator.modules()
+                     if isinstance(m, nn.Conv2d)])
+    assert 0.018 < raw.std().item() < 0.022  # N(0, 0.02), not PyTorch's default init
+    discriminator.eval()
+    first = discriminator.main[0]
+    assert 0.9 < torch.linalg.matrix_norm(first.weight.detach().flatten(1), ord=2) < 1.1  # sigma re-estimated
+
+
+def test_the_two_variants_do_not_load_into_each_other():
+    plain, _ = build_dcgan(image_size=32, latent_dim=8, width=4)
+    resize, _ = build_dcgan(image_size=32, latent_dim=8, width=4, upsample="resize")
+    with pytest.raises(RuntimeError):
+        resize.load_state_dict(plain.state_dict())
+    _, sn = build_dcgan(image_size=32, latent_dim=8, width=4, spectral_norm=True)
+    _, bn = build_dcgan(image_size=32, latent_dim=8, width=4)
+    with pytest.raises(RuntimeError):
+        bn.load_state_dict(sn.state_dict())
+
+
+def test_bad_option_values_are_clear_errors():
+    with pytest.raises(ValueError) as error:
+        DCGANGenerator(image_size=32, upsample="bilinearx")
+    message = str(error.value)
+    assert "'bilinearx'" in message and "'transposed'" in message and "'resize'" in message
+    with pytest.raises(ValueError, match=r"upsample.*'bilinearx'"):
+        build_dcgan(image_size=32, upsample="bilinearx")
+    with pytest.raises(ValueError, match=r"spectral_norm must be True or False, got 'yes'"):
+        DCGANDiscriminator(image_size=32, spectral_norm="yes")
+
+
+def test_a_few_training_steps_with_both_options_and_diffaugment():
+    from medgan_nb.augment import DiffAugment
+
+    torch.manual_seed(0)
+    generator, discriminator = build_dcgan(image_size=32, latent_dim=16, width=8, upsample="resize",
+                                           spectral_norm=True)
+    before = [p.detach().clone() for p in generator.parameters()]
+    data = torch.rand(24, 3, 32, 32) * 2 - 1
+    result = train_gan(generator, discriminator, data,
+                       TrainConfig(steps=3, batch_size=8, loss="hinge", progress=False, augment=DiffAugment()))
+    assert all(math.isfinite(v) for v in result.history["loss_d"] + result.history["loss_g"])
+    assert all(not torch.equal(a, b) for a, b in zip(before, generator.parameters()))

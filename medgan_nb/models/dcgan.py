@@ -33,6 +33,29 @@ Sizes: for an image of side :math:`S \in \{32, 64, 128\}` there are
 ``width`` :math:`= w`, G's 4x4 map has :math:`C_0 = w\,2^{L-1}` channels
 (512 for S=64, w=64, as in the paper's figure 1), halved at every step; D
 mirrors it (:math:`w, 2w, \dots, w\,2^{L-1}`).
+
+Two options, both off by default (the paper's network):
+
+* ``DCGANGenerator(upsample="resize")`` -- nearest-neighbour upsampling x2
+  followed by a 3x3 convolution instead of each stride-2 transposed
+  convolution (Odena, Dumoulin & Olah, 2016, "Deconvolution and Checkerboard
+  Artifacts", Distill). A stride-2 transposed convolution computes the
+  four pixels of every 2x2 output cell (even/odd row x even/odd column) with
+  four different 2x2 slices of its 4x4 kernel; unless training happens to give
+  those slices equal gain, neighbouring pixels are drawn differently and the
+  images show a period-2 checkerboard (and where kernel and stride do not
+  divide, or at the padded border, the overlap itself is uneven). Resizing
+  first and then convolving applies one and the same 3x3 kernel to every
+  output pixel, so no such pattern can arise from the layer itself.
+* ``DCGANDiscriminator(spectral_norm=True)`` -- every convolution weight
+  divided by its largest singular value, :math:`\bar W = W / \sigma(W)`
+  (Miyato, Kataoka, Koyama & Yoshida, 2018, "Spectral Normalization for
+  Generative Adversarial Networks"), with :math:`\sigma(W)` estimated by one
+  step of power iteration per training step
+  (``torch.nn.utils.parametrizations.spectral_norm``). This bounds the
+  Lipschitz constant of each layer by 1. As in the paper's spectrally
+  normalised standard-CNN discriminator, the discriminator then has **no
+  BatchNorm** (each convolution has a bias instead).
 """
 from __future__ import annotations
 
@@ -40,10 +63,13 @@ import math
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import spectral_norm as add_spectral_norm
 
 Tensor = torch.Tensor
 
 SUPPORTED_IMAGE_SIZES = (32, 64, 128)
+UPSAMPLE_MODES = ("transposed", "resize")
 
 
 def _check_image_size(image_size: int) -> int:
@@ -61,19 +87,45 @@ def _check_width(width: int) -> None:
         raise ValueError(f"width must be a positive integer (64 in the paper), got {width!r}")
 
 
+def _check_upsample(upsample: str) -> None:
+    if upsample not in UPSAMPLE_MODES:
+        raise ValueError(
+            f"upsample must be one of {UPSAMPLE_MODES}, got {upsample!r}; 'transposed' is the paper's "
+            "ConvTranspose2d(4, stride 2), 'resize' is nearest-neighbour x2 then Conv2d(3x3) (no checkerboard)"
+        )
+
+
+def _check_spectral_norm(spectral_norm: bool) -> None:
+    if not isinstance(spectral_norm, bool):
+        raise ValueError(f"spectral_norm must be True or False, got {spectral_norm!r}")
+
+
+def _upsample_x2(in_channels: int, out_channels: int, upsample: str) -> list[nn.Module]:
+    """Return the layers that map C_in x s x s to C_out x 2s x 2s: a transposed conv, or resize + conv."""
+    if upsample == "transposed":  # the paper's fractionally-strided convolution
+        return [nn.ConvTranspose2d(in_channels, out_channels, 4, 2, 1, bias=False)]
+    # Odena et al. 2016: nearest-neighbour x2, then a 3x3 convolution (same number of taps for every pixel)
+    return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(in_channels, out_channels, 3, 1, 1, bias=False)]
+
+
 class DCGANGenerator(nn.Module):
     """DCGAN generator: z of shape (N, latent_dim) -> images (N, channels, S, S) in [-1, 1]."""
 
-    def __init__(self, latent_dim: int = 100, image_size: int = 64, width: int = 64, channels: int = 3) -> None:
+    def __init__(
+        self, latent_dim: int = 100, image_size: int = 64, width: int = 64, channels: int = 3,
+        upsample: str = "transposed",
+    ) -> None:
         super().__init__()
         n_up = _check_image_size(image_size)
         _check_width(width)
+        _check_upsample(upsample)
         if latent_dim < 1:
             raise ValueError(f"latent_dim must be a positive integer (100 in the paper), got {latent_dim!r}")
         self.latent_dim = latent_dim
         self.image_size = image_size
         self.width = width
         self.channels = channels
+        self.upsample = upsample  # "transposed" or "resize"; recorded in checkpoints
         c = width * 2 ** (n_up - 1)  # C_0 channels on the 4x4 map
         layers: list[nn.Module] = [
             # project and reshape: z (d_z x 1 x 1) -> C_0 x 4 x 4
@@ -82,11 +134,11 @@ class DCGANGenerator(nn.Module):
             nn.ReLU(True),
         ]
         for _ in range(n_up - 1):
-            # fractionally-strided convolution: C x s x s -> C/2 x 2s x 2s
-            layers += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(c // 2), nn.ReLU(True)]
+            # fractionally-strided convolution (or resize + conv): C x s x s -> C/2 x 2s x 2s
+            layers += [*_upsample_x2(c, c // 2, upsample), nn.BatchNorm2d(c // 2), nn.ReLU(True)]
             c //= 2
         # output layer: no BatchNorm, tanh -> [-1, 1]
-        layers += [nn.ConvTranspose2d(c, channels, 4, 2, 1, bias=False), nn.Tanh()]
+        layers += [*_upsample_x2(c, channels, upsample), nn.Tanh()]
         self.main = nn.Sequential(*layers)
 
     def forward(self, z: Tensor) -> Tensor:
@@ -104,22 +156,33 @@ class DCGANGenerator(nn.Module):
 class DCGANDiscriminator(nn.Module):
     """DCGAN discriminator: images (N, channels, S, S) -> logits D(x) of shape (N,)."""
 
-    def __init__(self, image_size: int = 64, width: int = 64, channels: int = 3) -> None:
+    def __init__(self, image_size: int = 64, width: int = 64, channels: int = 3, spectral_norm: bool = False) -> None:
         super().__init__()
         n_down = _check_image_size(image_size)
         _check_width(width)
+        _check_spectral_norm(spectral_norm)
         self.image_size = image_size
         self.width = width
         self.channels = channels
+        self.spectral_norm = spectral_norm  # SN-DCGAN (no BatchNorm) when True; recorded in checkpoints
+
+        def conv(c_in: int, c_out: int, stride: int, padding: int) -> nn.Module:
+            # with spectral norm: W / sigma(W) and a bias (no BatchNorm follows to supply one)
+            layer = nn.Conv2d(c_in, c_out, 4, stride, padding, bias=spectral_norm)
+            return add_spectral_norm(layer) if spectral_norm else layer
+
+        def normalise(c: int) -> list[nn.Module]:
+            return [] if spectral_norm else [nn.BatchNorm2d(c)]
+
         c = width
         # input layer: strided convolution, no BatchNorm, LeakyReLU(0.2)
-        layers: list[nn.Module] = [nn.Conv2d(channels, c, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True)]
+        layers: list[nn.Module] = [conv(channels, c, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
         for _ in range(n_down - 1):
             # strided convolution: C x s x s -> 2C x s/2 x s/2
-            layers += [nn.Conv2d(c, c * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(c * 2), nn.LeakyReLU(0.2, inplace=True)]
+            layers += [conv(c, c * 2, 2, 1), *normalise(c * 2), nn.LeakyReLU(0.2, inplace=True)]
             c *= 2
         # 4x4 map -> one logit per image (no fully connected layer, no sigmoid)
-        layers += [nn.Conv2d(c, 1, 4, 1, 0, bias=False)]
+        layers += [conv(c, 1, 1, 0)]
         self.main = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -139,7 +202,12 @@ class DCGANDiscriminator(nn.Module):
 def weights_init(module: nn.Module) -> None:
     """Initialise one module in place as in the paper: conv weights N(0, 0.02); BatchNorm scale N(1, 0.02), bias 0."""
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-        nn.init.normal_(module.weight, 0.0, 0.02)
+        if parametrize.is_parametrized(module, "weight"):  # spectral norm: initialise the raw W, not W / sigma(W)
+            parametrize.remove_parametrizations(module, "weight", leave_parametrized=False)
+            nn.init.normal_(module.weight, 0.0, 0.02)
+            add_spectral_norm(module)  # registering runs 15 power iterations: sigma(W) of the new W
+        else:
+            nn.init.normal_(module.weight, 0.0, 0.02)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
     elif isinstance(module, nn.BatchNorm2d):
@@ -148,11 +216,14 @@ def weights_init(module: nn.Module) -> None:
 
 
 def build_dcgan(
-    image_size: int = 64, latent_dim: int = 100, width: int = 64, channels: int = 3
+    image_size: int = 64, latent_dim: int = 100, width: int = 64, channels: int = 3,
+    upsample: str = "transposed", spectral_norm: bool = False,
 ) -> tuple[DCGANGenerator, DCGANDiscriminator]:
     """Return a freshly initialised (generator, discriminator) pair for images of side ``image_size``."""
-    generator = DCGANGenerator(latent_dim=latent_dim, image_size=image_size, width=width, channels=channels)
-    discriminator = DCGANDiscriminator(image_size=image_size, width=width, channels=channels)
+    generator = DCGANGenerator(latent_dim=latent_dim, image_size=image_size, width=width, channels=channels,
+                               upsample=upsample)
+    discriminator = DCGANDiscriminator(image_size=image_size, width=width, channels=channels,
+                                       spectral_norm=spectral_norm)
     generator.apply(weights_init)
     discriminator.apply(weights_init)
     return generator, discriminator
