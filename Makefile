@@ -1,6 +1,9 @@
 # medgan-notebooks: the two commands most people need are `make notebooks` and `make test`.
 #   make setup      create .venv (if missing), install requirements and medgan_nb (editable)
-#   make notebooks  execute every notebook headlessly (PROFILE=smoke|cpu|gpu, DATASET=..., DATA_ROOT=...)
+#   make notebooks  execute every notebook headlessly (PROFILE=smoke|cpu|gpu, DATASET=..., DATA_ROOT=...);
+#                   writes runs/<PROFILE>/summary.md and summary.json, exits non-zero if a notebook fails
+#   make baselines  (smoke profile unless PROFILE=...) execute the notebooks and record their metrics next to the bounds in
+#                   tests/baselines/<PROFILE>.json (bounds are kept; review the change with git diff)
 #   make test       unit tests + every notebook under the smoke profile
 #   make lab        JupyterLab with ipywidgets working
 #   make bench      benchmarks (phantom throughput, DCGAN training speed, DiffAugment overhead)
@@ -17,7 +20,7 @@ export MPLBACKEND ?= Agg
 export PYTHONUNBUFFERED := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup notebooks test lab bench clean distclean
+.PHONY: setup notebooks baselines test lab bench clean distclean
 
 setup: $(VENV)/.installed
 
@@ -32,6 +35,11 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 notebooks: setup
 	$(PY) -m medgan_nb.notebook --profile $(PROFILE) \
 		$(if $(DATASET),--dataset $(DATASET)) $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) \
+		$(if $(ONLY),--only $(ONLY))
+
+# Baselines exist for the smoke profile; PROFILE=... on the command line picks another file.
+baselines: setup
+	$(PY) -m medgan_nb.baselines --profile $(if $(filter file,$(origin PROFILE)),smoke,$(PROFILE)) \
 		$(if $(ONLY),--only $(ONLY))
 
 test: setup

@@ -10,6 +10,10 @@ and the ``make notebooks`` summary read.
 Run every notebook headlessly (what ``make notebooks`` does)::
 
     python -m medgan_nb.notebook --profile cpu [--dataset phantom] [--only 02]
+
+It also writes ``runs/<profile>/summary.md`` (a table: notebook, status, wall time,
+headline metrics; then each failure's cell and the end of its traceback) and
+``summary.json`` (the same rows), and exits non-zero if a notebook failed.
 """
 from __future__ import annotations
 
@@ -154,13 +158,20 @@ def write_metrics(run: NotebookRun, metrics: dict[str, Any], headline: list[str]
 # Headless execution of the whole course (make notebooks)
 # ----------------------------------------------------------------------------
 
-def list_notebooks(root: Path | None = None, only: list[str] | None = None) -> list[Path]:
-    """Return the course notebooks in order, optionally only those whose name starts with one of ``only``."""
-    folder = (root or project_root()) / "notebooks"
+def list_notebooks(root: Path | None = None, only: list[str] | None = None, folder: Path | None = None) -> list[Path]:
+    """Return the course notebooks in order, optionally only those whose name starts with one of ``only``.
+
+    They are looked up in ``folder`` if given, else in ``<root>/notebooks``.
+    """
+    folder = Path(folder) if folder is not None else (root or project_root()) / "notebooks"
     books = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
     if only:
         books = [p for p in books if any(p.name.startswith(prefix) for prefix in only)]
     return books
+
+
+TRACEBACK_TAIL_LINES = 12
+CELL_HEAD_LINES = 4
 
 
 def execute_notebook(
@@ -175,8 +186,11 @@ def execute_notebook(
 
     The executed copy goes to ``out_root/<name>.ipynb`` and the notebook's own
     outputs (``metrics.json``, figures, checkpoints) to ``out_root/<name>/``.
+    A failed run's row also holds ``failed_cell`` (its index in the notebook
+    file, execution count and first lines) and ``traceback_tail``.
     """
     import papermill as pm
+    from papermill.exceptions import strip_color  # IPython colours its tracebacks
 
     check_profile(profile)
     out_root.mkdir(parents=True, exist_ok=True)
@@ -203,14 +217,45 @@ def execute_notebook(
             log_output=False,
             execution_timeout=CELL_TIMEOUT_SECONDS[profile],
         )
-    except Exception as exc:  # papermill raises PapermillExecutionError with the cell's traceback
+    except pm.PapermillExecutionError as exc:  # an exception inside a cell: say which cell and why
         row["status"] = "FAILED"
-        row["error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+        row["error"] = f"{exc.ename}: {exc.evalue}".strip().rstrip(":")
+        row["failed_cell"] = _failed_cell(notebook, exc)
+        row["traceback_tail"] = _tail(strip_color("\n".join(exc.traceback or [])), TRACEBACK_TAIL_LINES)
+    except Exception as exc:  # e.g. a cell timeout or a kernel that died
+        text = str(exc).strip()
+        row["status"] = "FAILED"
+        row["error"] = f"{type(exc).__name__}: {text.splitlines()[-1] if text else ''}"
+        row["traceback_tail"] = _tail(strip_color(text), TRACEBACK_TAIL_LINES)
     row["seconds"] = round(time.perf_counter() - t0, 1)
     row["metrics"] = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
     if row["status"] == "ok" and not row["metrics"]:
         row["status"] = "no metrics"
     return row
+
+
+def _tail(text: str, lines: int) -> str:
+    """Return the last ``lines`` non-empty lines of ``text``."""
+    kept = [line.rstrip() for line in text.splitlines() if line.strip()]
+    return "\n".join(kept[-lines:])
+
+
+def _failed_cell(notebook: Path, exc: Any) -> dict[str, Any]:
+    """Return where a papermill failure happened: the cell's index in ``notebook``, its execution count and first lines."""
+    import nbformat
+
+    source = exc.source if isinstance(exc.source, str) else "".join(exc.source or [])
+    # papermill's index counts the cell of injected parameters; find the cell in the file by its source instead.
+    index = exc.cell_index
+    try:
+        cells = nbformat.read(str(notebook), as_version=4).cells
+        matches = [i for i, cell in enumerate(cells) if cell.source == source]
+        if matches:
+            index = min(matches, key=lambda i: abs(i - exc.cell_index))
+    except Exception:  # an unreadable file keeps papermill's index
+        pass
+    head = source.strip("\n").splitlines()[:CELL_HEAD_LINES]
+    return {"index": index, "execution_count": exc.exec_count, "source_head": "\n".join(head)}
 
 
 def _format_value(value: Any) -> str:
@@ -219,49 +264,150 @@ def _format_value(value: Any) -> str:
     return str(value)
 
 
+def _headline(row: dict[str, Any]) -> str:
+    """Return ``key=value`` for the row's headline metrics."""
+    metrics = row.get("metrics") or {}
+    return ", ".join(f"{k}={_format_value(metrics[k])}" for k in metrics.get("headline") or [] if k in metrics)
+
+
+def _where(row: dict[str, Any]) -> str:
+    """Return "cell index 7 (In [5])" (0-based index in the notebook file) for a failed row, or "" if none is known."""
+    cell = row.get("failed_cell")
+    if not cell:
+        return ""
+    count = f" (In [{cell['execution_count']}])" if cell.get("execution_count") is not None else ""
+    return f"cell index {cell['index']}{count}"
+
+
 def summary_table(rows: list[dict[str, Any]]) -> str:
-    """Return a plain-text table: notebook, status, wall time, headline metrics."""
+    """Return a plain-text table: notebook, status, wall time, headline metrics (or the error and its cell)."""
     lines = [f"{'notebook':<32} {'status':<10} {'time':>8}  headline metrics", "-" * 96]
     for row in rows:
-        metrics = row.get("metrics", {})
-        keys = metrics.get("headline") or []
-        head = ", ".join(f"{k}={_format_value(metrics[k])}" for k in keys if k in metrics)
+        head = _headline(row)
         if row.get("error"):
-            head = row["error"][:120]
+            where = _where(row)
+            head = (f"{where}: " if where else "") + row["error"][:120]
         lines.append(f"{row['notebook']:<32} {row['status']:<10} {row['seconds']:>7.1f}s  {head}")
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry: execute the course notebooks and print a summary table."""
-    parser = argparse.ArgumentParser(description="Execute the medgan-notebooks course with papermill.")
+def failure_report(rows: list[dict[str, Any]]) -> str:
+    """Return, for each failed notebook, its failing cell's first lines and the end of the traceback."""
+    parts = []
+    for row in rows:
+        if row["status"] != "FAILED":
+            continue
+        where = _where(row)
+        parts.append(f"{row['notebook']} failed{' in ' + where if where else ''}: {row['error']}")
+        if row.get("failed_cell"):
+            parts.append(_indent(row["failed_cell"]["source_head"]))
+        if row.get("traceback_tail"):
+            parts.append("  traceback (end):\n" + _indent(row["traceback_tail"]))
+    return "\n".join(parts)
+
+
+def _indent(text: str, prefix: str = "    ") -> str:
+    return "\n".join(prefix + line for line in text.splitlines())
+
+
+def _md_cell(text: str) -> str:
+    """Return ``text`` safe for one cell of a markdown table."""
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def summary_markdown(rows: list[dict[str, Any]], profile: str) -> str:
+    """Return the run's summary as markdown: a table notebook x status x time x headline metrics, then the failures."""
+    lines = [f"# Notebook run, profile `{profile}`", "", "| notebook | status | time (s) | headline metrics |",
+             "|---|---|---:|---|"]
+    for row in rows:
+        detail = _headline(row)
+        if row.get("error"):
+            where = _where(row)
+            detail = (f"{where}: " if where else "") + row["error"]
+        lines.append(f"| {row['notebook']} | {row['status']} | {row['seconds']:.1f} | {_md_cell(detail)} |")
+    failed = [row for row in rows if row["status"] == "FAILED"]
+    if failed:
+        lines += ["", "## Failures"]
+    for row in failed:
+        where = _where(row)
+        lines += ["", f"### {row['notebook']}" + (f": {where}" if where else ""), "", f"`{_md_cell(row['error'])}`"]
+        if row.get("failed_cell"):
+            lines += ["", "The cell begins:", "", "```python", row["failed_cell"]["source_head"], "```"]
+        if row.get("traceback_tail"):
+            lines += ["", "End of the traceback:", "", "```", row["traceback_tail"], "```"]
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(rows: list[dict[str, Any]], out_root: Path, profile: str) -> tuple[Path, Path]:
+    """Write ``summary.md`` and ``summary.json`` (the rows) into ``out_root``; return both paths."""
+    out_root.mkdir(parents=True, exist_ok=True)
+    markdown, table = out_root / "summary.md", out_root / "summary.json"
+    markdown.write_text(summary_markdown(rows, profile))
+    table.write_text(json.dumps(_jsonable(rows), indent=2))
+    return markdown, table
+
+
+def run_notebooks(
+    profile: str,
+    books: list[Path],
+    out_root: Path,
+    parameters: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Execute ``books`` one after another (a failure does not stop the others) and return their rows."""
+    rows = []
+    for book in books:
+        print(f"[{len(rows) + 1}/{len(books)}] {book.name} (profile={profile}) ...", flush=True)
+        row = execute_notebook(book, out_root, profile, parameters)
+        print(f"    {row['status']} in {row['seconds']:.1f}s", flush=True)
+        rows.append(row)
+    return rows
+
+
+def build_parser(description: str) -> argparse.ArgumentParser:
+    """Return the command-line options shared by ``medgan_nb.notebook`` and ``medgan_nb.baselines``."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--profile", default="cpu", help="smoke | cpu | gpu (default: cpu)")
     parser.add_argument("--dataset", default=None, help="phantom | dermamnist | ham10000 | isic-seg | folder")
     parser.add_argument("--data-root", default=None, help="folder holding the dataset files")
     parser.add_argument("--only", nargs="*", default=None, help="notebook name prefixes, e.g. 00 02")
     parser.add_argument("--out", default=None, help="output folder (default: runs/<profile>)")
-    args = parser.parse_args(argv)
+    # Where the notebooks are (default: <project>/notebooks); the tests point it at throwaway notebooks.
+    parser.add_argument("--notebooks-dir", default=None, help=argparse.SUPPRESS)
+    return parser
+
+
+def execute_from_args(args: argparse.Namespace) -> tuple[list[dict[str, Any]], Path] | None:
+    """Execute the notebooks the parsed options select; return (rows, output folder), or None after printing why not."""
     try:
         check_profile(args.profile)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return None
     root = project_root()
-    books = list_notebooks(root, args.only)
+    folder = Path(args.notebooks_dir) if args.notebooks_dir else root / "notebooks"
+    books = list_notebooks(root, args.only, folder=folder)
     if not books:
-        print(f"error: no notebooks matched in {root / 'notebooks'}", file=sys.stderr)
-        return 2
+        print(f"error: no notebooks matched in {folder}", file=sys.stderr)
+        return None
     out_root = Path(args.out) if args.out else root / "runs" / args.profile
     params = {"dataset": args.dataset, "data_root": args.data_root}
-    rows = []
-    for book in books:
-        print(f"[{len(rows) + 1}/{len(books)}] {book.name} (profile={args.profile}) ...", flush=True)
-        row = execute_notebook(book, out_root, args.profile, params)
-        print(f"    {row['status']} in {row['seconds']:.1f}s", flush=True)
-        rows.append(row)
+    return run_notebooks(args.profile, books, out_root, params), out_root
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry: execute the course notebooks, print and write a summary; 1 if any notebook failed."""
+    args = build_parser("Execute the medgan-notebooks course with papermill.").parse_args(argv)
+    executed = execute_from_args(args)
+    if executed is None:
+        return 2
+    rows, out_root = executed
+    markdown, _ = write_summary(rows, out_root, args.profile)
     print()
     print(summary_table(rows))
-    print(f"\nExecuted notebooks and metrics.json files are in {out_root}")
+    report = failure_report(rows)
+    if report:
+        print("\n" + report)
+    print(f"\nExecuted notebooks and metrics.json files are in {out_root}; summary in {markdown}")
     return 0 if all(r["status"] == "ok" for r in rows) else 1
 
 

@@ -90,3 +90,80 @@ def test_a_notebook_without_metrics_is_reported(tmp_path):
     book = _tiny_notebook(tmp_path / "98_quiet.ipynb", "x = 1")
     row = notebook.execute_notebook(book, tmp_path / "out", "smoke")
     assert row["status"] == "no metrics" and row["metrics"] == {}
+
+
+def _write_notebook(path, *cells):
+    """Write a notebook whose first code cell is tagged ``parameters``; ``cells`` are code, or ("md", text)."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('profile = "cpu"\noutput_dir = None')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params] + [
+        nbformat.v4.new_markdown_cell(c[1]) if isinstance(c, tuple) else nbformat.v4.new_code_cell(c) for c in cells
+    ]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(path))
+    return path
+
+
+def _passing_notebook(path, answer: int):
+    return _write_notebook(
+        path,
+        "from medgan_nb.notebook import start, write_metrics\n"
+        f"run = start({path.stem!r}, profile=profile, output_dir=output_dir)\n"
+        f"write_metrics(run, {{'answer': {answer}, 'note': 'a|b'}}, headline=['answer', 'note'])",
+    )
+
+
+FAILING_CELL = "# divide the lesion area by the image area\nvalues = [3, 4]\nratio = values[0] / (values[1] - 4)\nprint(ratio)"
+
+
+def test_make_notebooks_reports_a_failing_cell_runs_the_rest_and_exits_nonzero(tmp_path, capsys):
+    books = tmp_path / "books"
+    books.mkdir()
+    _passing_notebook(books / "00_first.ipynb", answer=41)
+    _write_notebook(books / "01_broken.ipynb", ("md", "Some prose."), "x = 1", FAILING_CELL, "print('never reached')")
+    _passing_notebook(books / "02_after.ipynb", answer=42)
+    out = tmp_path / "out"
+
+    status = notebook.main(["--profile", "smoke", "--notebooks-dir", str(books), "--out", str(out)])
+
+    assert status == 1
+    rows = json.loads((out / "summary.json").read_text())
+    assert [(r["notebook"], r["status"]) for r in rows] == [("00_first", "ok"), ("01_broken", "FAILED"), ("02_after", "ok")]
+    assert rows[2]["metrics"]["answer"] == 42, "the notebook after the failure must still run"
+    assert (out / "02_after" / "metrics.json").is_file()
+    broken = rows[1]
+    assert broken["error"] == "ZeroDivisionError: division by zero"
+    assert broken["failed_cell"]["index"] == 3  # parameters, markdown, x = 1, the failing cell: index in the file
+    assert broken["failed_cell"]["source_head"].startswith("# divide the lesion area by the image area\nvalues = [3, 4]")
+    assert "ZeroDivisionError" in broken["traceback_tail"] and "values[1] - 4" in broken["traceback_tail"]
+    assert "\x1b[" not in broken["traceback_tail"], "colour codes must be stripped"
+
+    markdown = (out / "summary.md").read_text()
+    assert "| notebook | status | time (s) | headline metrics |" in markdown
+    assert "| 00_first | ok |" in markdown and "answer=41, note=a\\|b |" in markdown  # a | would split the cell
+    assert "| 01_broken | FAILED |" in markdown and "cell index 3 (In [" in markdown
+    assert "## Failures" in markdown and "# divide the lesion area by the image area" in markdown
+    assert markdown.count("ZeroDivisionError: division by zero") >= 2  # in the table and under Failures
+
+    printed = capsys.readouterr().out
+    assert "01_broken failed in cell index 3" in printed and "values[1] - 4" in printed and "summary.md" in printed
+
+
+def test_make_notebooks_exits_zero_when_all_pass_and_writes_the_summary(tmp_path):
+    books = tmp_path / "books"
+    books.mkdir()
+    _passing_notebook(books / "00_only.ipynb", answer=7)
+    out = tmp_path / "out"
+    assert notebook.main(["--profile", "smoke", "--notebooks-dir", str(books), "--out", str(out)]) == 0
+    rows = json.loads((out / "summary.json").read_text())
+    assert len(rows) == 1 and rows[0]["status"] == "ok" and rows[0]["error"] is None
+    markdown = (out / "summary.md").read_text()
+    assert "answer=7" in markdown and "Failures" not in markdown
+
+
+def test_cli_with_no_matching_notebook_is_an_error(tmp_path, capsys):
+    assert notebook.main(["--profile", "smoke", "--notebooks-dir", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert f"no notebooks matched in {tmp_path}" in capsys.readouterr().err

@@ -53,6 +53,32 @@ def test_notebook_reads_like_a_lesson(path):
     assert "write_metrics" in "".join(_source(c) for c in cells if c["cell_type"] == "code")
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_kernel_is_python3(path):
+    kernelspec = json.loads(path.read_text()).get("metadata", {}).get("kernelspec", {})
+    assert kernelspec.get("name") == "python3", (
+        f"{path.name}: kernel spec name is {kernelspec.get('name')!r}; set it to 'python3' (papermill, Colab and "
+        "make notebooks start that kernel; a local venv name breaks them elsewhere)"
+    )
+
+
+def _readme_notebook_table() -> list[str]:
+    """Return the notebook names in the first column of the README's table under "## The notebooks"."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## The notebooks", 1)[1].split("\n## ", 1)[0] if "## The notebooks" in text else ""
+    rows = [line for line in section.splitlines() if line.startswith("|")]
+    return [m.group(1) for line in rows if (m := re.match(r"\|\s*`?([0-9]{2}_[\w-]+?)(?:\.ipynb)?`?\s*\|", line))]
+
+
+def test_readme_notebook_table_lists_every_notebook():
+    listed = _readme_notebook_table()
+    assert listed, "README.md has no notebook table under '## The notebooks'"
+    missing = [p.stem for p in NOTEBOOKS if p.stem not in listed]
+    assert not missing, f"README.md's notebook table lacks {missing}; add a row (name, what you learn, Colab badge)"
+    stale = [name for name in listed if name not in {p.stem for p in NOTEBOOKS}]
+    assert not stale, f"README.md's notebook table lists {stale}, which are not in notebooks/; remove or rename them"
+
+
 def test_product_never_refers_to_the_shared_folder():
     pattern = re.compile(r"\.\./shared|/work/shared")
     offenders = []

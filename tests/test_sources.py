@@ -241,6 +241,72 @@ def test_ham10000_without_masks_loads_images_only(copy_of, fresh_cache):
         load_dataset("ham10000", root=root, size=32, masks=True, progress=False)
 
 
+def test_ham10000_corrupt_mask_is_named(copy_of, fresh_cache):
+    root = copy_of("ham10000")
+    victim = sorted((root / HAM10000_MASK_FOLDER).glob("*_segmentation.png"))[2]
+    victim.write_bytes(b"\x89PNG but nothing after")
+    with pytest.raises(ValueError, match=f"cannot decode mask .*{victim.name}") as error:
+        load_dataset("ham10000", root=root, size=32, progress=False)
+    assert "Download the mask again or delete it" in str(error.value)
+
+
+def _edit_ham_csv(root: Path, edit) -> Path:
+    """Apply ``edit`` to the exported HAM10000_metadata.csv (a DataFrame) and write it back; return its path."""
+    path = root / "HAM10000_metadata.csv"
+    table = pd.read_csv(path)
+    edit(table)
+    table.to_csv(path, index=False)
+    return path
+
+
+def test_ham10000_unknown_dx_code_is_named_with_its_line(copy_of, fresh_cache):
+    root = copy_of("ham10000")
+    path = _edit_ham_csv(root, lambda table: table.__setitem__("dx", table["dx"].where(table.index != 3, "melanoma")))
+    with pytest.raises(ValueError, match=r"unknown dx value\(s\) \['melanoma'\] \(first on line 5\)") as error:
+        load_dataset("ham10000", root=root, size=32, progress=False)
+    text = str(error.value)
+    assert str(path) in text and "akiec" in text and "vasc" in text and "Fix or drop those rows" in text
+
+
+def test_ham10000_duplicate_image_id_is_named_with_its_lines(copy_of, fresh_cache):
+    root = copy_of("ham10000")
+    table = pd.read_csv(root / "HAM10000_metadata.csv")
+    first = table["image_id"][1]
+
+    def duplicate(frame: pd.DataFrame) -> None:
+        frame.loc[4, "image_id"] = first
+
+    path = _edit_ham_csv(root, duplicate)
+    with pytest.raises(ValueError, match=f"lists image_id '{first}' more than once \\(lines 3, 6\\)") as error:
+        load_dataset("ham10000", root=root, size=32, progress=False)
+    assert str(path) in str(error.value) and "keep one row per image" in str(error.value)
+
+
+def test_ham10000_missing_metadata_csv_says_where_to_put_it(copy_of, fresh_cache):
+    root = copy_of("ham10000")
+    (root / "HAM10000_metadata.csv").unlink()
+    with pytest.raises(FileNotFoundError, match="no HAM10000_metadata.csv under") as error:
+        load_dataset("ham10000", root=root, size=32, progress=False)
+    assert str(root) in str(error.value) and "metadata_file=" in str(error.value)
+    with pytest.raises(FileNotFoundError, match="metadata_file .*elsewhere.csv does not exist") as error:
+        load_dataset("ham10000", root=root, size=32, metadata_file="elsewhere.csv", progress=False)
+    assert str(root / "elsewhere.csv") in str(error.value) and "HAM10000_metadata.csv" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"\x89PNG\r\n\x1a\n\x00\xff\xfe binary \x00", b'lesion_id,image_id,dx\n"HAM_1,ISIC_1,nv\n'],
+    ids=["empty", "binary", "unterminated-quote"],
+)
+def test_ham10000_unparsable_metadata_csv_is_named(copy_of, fresh_cache, content):
+    root = copy_of("ham10000")
+    path = root / "HAM10000_metadata.csv"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match="cannot parse .* as a CSV table") as error:
+        load_dataset("ham10000", root=root, size=32, progress=False)
+    assert str(path) in str(error.value) and "use the original HAM10000_metadata.csv" in str(error.value)
+
+
 # ----------------------------------------------------------------------------
 # isic-seg
 # ----------------------------------------------------------------------------
@@ -374,6 +440,54 @@ def test_dermamnist_downloads_through_medmnist_when_missing(exported, tmp_path, 
     assert (folder / "dermamnist_64.npz").is_file() and len(dataset) > 0
 
 
+def _break_npz(path: Path, how: str) -> None:
+    """Damage the npz at ``path``: replace it by text, cut it in half, or overwrite bytes inside its data."""
+    data = path.read_bytes()
+    if how == "not-a-zip":
+        path.write_text("<html>404 Not Found</html>")  # what a failed download often saves
+    elif how == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    else:  # damaged member: the archive's directory is intact, an array's bytes are not
+        middle = len(data) // 2
+        path.write_bytes(data[:middle] + bytes(64) + data[middle + 64:])
+
+
+@pytest.mark.parametrize("how", ["not-a-zip", "truncated", "damaged-member"])
+def test_dermamnist_damaged_file_is_named_with_the_fix(copy_of, fresh_cache, how):
+    root = copy_of("dermamnist")
+    path = root / "dermamnist_64.npz"
+    _break_npz(path, how)
+    with pytest.raises(ValueError, match="cannot read .*dermamnist_64.npz") as error:
+        load_dataset("dermamnist", root=root, size=64, download=False, progress=False)
+    text = str(error.value)
+    assert f"delete {path} and download it again" in text
+    assert "allow_pickle" not in text, "numpy's advice to unpickle an unknown file must not reach the user"
+
+
+def test_dermamnist_foreign_npz_lists_the_missing_arrays(copy_of, fresh_cache):
+    root = copy_of("dermamnist")
+    path = root / "dermamnist_64.npz"
+    np.savez(path, train_images=np.zeros((2, 64, 64, 3), np.uint8), x_train=np.zeros(2))
+    with pytest.raises(ValueError, match=r"lacks the array\(s\) \['train_labels', 'val_images'") as error:
+        load_dataset("dermamnist", root=root, size=64, download=False, progress=False)
+    text = str(error.value)
+    assert str(path) in text and "x_train" in text and "It is not DermaMNIST" in text and "download the original" in text
+
+
+@pytest.mark.parametrize("bad_label", [7, 255])
+def test_dermamnist_labels_outside_the_seven_classes_are_refused(copy_of, fresh_cache, bad_label):
+    root = copy_of("dermamnist")
+    path = root / "dermamnist_64.npz"
+    with np.load(path) as data:
+        arrays = {key: data[key].copy() for key in data.files}
+    arrays["val_labels"][1] = bad_label
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match=f"1 label\\(s\\) outside 0..6 in val_labels \\(e.g. {bad_label}\\)") as error:
+        load_dataset("dermamnist", root=root, size=64, download=False, progress=False)
+    text = str(error.value)
+    assert str(path) in text and "akiec" in text and "download dermamnist again" in text and "dataset='folder'" in text
+
+
 # ----------------------------------------------------------------------------
 # bad calls
 # ----------------------------------------------------------------------------
@@ -390,6 +504,16 @@ def test_root_missing_is_named(tmp_path):
     for name in ("ham10000", "isic-seg", "folder", "dermamnist"):
         with pytest.raises(FileNotFoundError, match="no_such_folder"):
             load_dataset(name, root=missing)
+
+
+def test_root_that_is_a_file_is_named(exported):
+    a_file = exported("dermamnist") / "dermamnist_64.npz"
+    for name in ("ham10000", "isic-seg", "folder", "dermamnist"):
+        with pytest.raises(NotADirectoryError, match="is a file, not a folder") as error:
+            load_dataset(name, root=a_file)
+        assert str(a_file) in str(error.value) and "pass" in str(error.value), name
+    with pytest.raises(NotADirectoryError, match=f"root='{a_file.parent}'"):  # says which folder to pass instead
+        load_dataset("dermamnist", root=a_file)
 
 
 def test_root_none_for_a_dataset_that_needs_files():

@@ -41,6 +41,8 @@ import os
 import socket
 import tempfile
 import warnings
+import zipfile
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -655,6 +657,11 @@ def _prepare_dermamnist(root, size: int, split: str, options: dict[str, Any], **
     root_path = None
     if root is not None:
         root_path = Path(root).expanduser()
+        if root_path.is_file():
+            raise NotADirectoryError(
+                f"dermamnist root {root_path.resolve()} is a file, not a folder; pass root= the folder that "
+                f"holds it (root={str(root_path.resolve().parent)!r}), e.g. the folder with {dermamnist_file_name(64)}"
+            )
         if not root_path.is_dir():
             raise FileNotFoundError(
                 f"dermamnist root folder {root_path.resolve()} does not exist; pass root= the folder holding "
@@ -719,25 +726,37 @@ def _download_dermamnist(folder: Path, file_size: int) -> str:
 
 
 def _decode_dermamnist(path: Path, size: int, options: dict[str, Any]) -> _Decoded:
+    damaged = f"The download is incomplete or damaged: delete {path} and download it again ({HOW_TO_GET})"
+    # An npz is a zip archive; checking first avoids numpy's advice to unpickle an unknown file.
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"cannot read {path}: it is not an npz (zip) archive. {damaged}")
+    needed = [f"{s}_{kind}" for s in ("train", "val", "test") for kind in ("images", "labels")]
     try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"cannot read {path}: {exc}. The download is incomplete or damaged; delete it and fetch it again") from exc
-    with data:
-        needed = [f"{s}_{kind}" for s in ("train", "val", "test") for kind in ("images", "labels")]
-        missing = [k for k in needed if k not in data.files]
-        if missing:
+        with np.load(path, allow_pickle=False) as data:
+            found = sorted(data.files)
+            parts = None if set(needed) - set(found) else {
+                s: (data[f"{s}_images"], data[f"{s}_labels"].reshape(-1).astype(np.int64)) for s in ("train", "val", "test")
+            }
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as exc:  # truncated or damaged member
+        raise ValueError(f"cannot read {path}: {exc}. {damaged}") from exc
+    if parts is None:
+        raise ValueError(
+            f"{path} lacks the array(s) {[k for k in needed if k not in found]} (found {found}); a MedMNIST npz "
+            f"holds {needed}. It is not DermaMNIST: delete it and download the original file again ({HOW_TO_GET})"
+        )
+    for split_name, (_, split_labels) in parts.items():
+        bad = split_labels[(split_labels < 0) | (split_labels >= len(DERMAMNIST_CLASS_NAMES))]
+        if len(bad):
             raise ValueError(
-                f"{path} lacks the array(s) {missing} (found {sorted(data.files)}); a MedMNIST npz holds "
-                f"{needed}. Download the original file again"
+                f"{path} has {len(bad)} label(s) outside 0..{len(DERMAMNIST_CLASS_NAMES) - 1} in {split_name}_labels "
+                f"(e.g. {int(bad[0])}); DermaMNIST's labels are 0..6 ({', '.join(DERMAMNIST_CLASS_NAMES)}). "
+                "It is another MedMNIST set or a damaged file: download dermamnist again, or use "
+                "dataset='folder' for images with other classes"
             )
-        parts = {s: (data[f"{s}_images"], data[f"{s}_labels"].reshape(-1).astype(np.int64)) for s in ("train", "val", "test")}
     images = np.concatenate([p[0] for p in parts.values()])
     labels = np.concatenate([p[1] for p in parts.values()])
     if images.ndim == 3:  # grey MedMNIST sets: repeat the channel
         images = np.repeat(images[..., None], 3, axis=-1)
-    if labels.min() < 0 or labels.max() >= len(DERMAMNIST_CLASS_NAMES):
-        raise ValueError(f"{path} has labels outside 0..6; it is not DermaMNIST")
     if images.shape[1:3] != (size, size):
         if images.shape[1] < size:
             warnings.warn(f"{path.name} is {images.shape[1]} px; upsampling to {size} px adds no detail", stacklevel=4)
@@ -856,15 +875,22 @@ def _read_ham_metadata(path: Path) -> pd.DataFrame:
         )
     table["image_id"] = table["image_id"].astype(str).str.strip()
     table["dx"] = table["dx"].astype(str).str.strip().str.lower()
-    unknown = sorted(set(table["dx"]) - set(DERMAMNIST_CLASS_NAMES))
-    if unknown:
+    # Line numbers in messages: +1 for the header, +1 for 1-based counting.
+    unknown_rows = np.flatnonzero(~table["dx"].isin(DERMAMNIST_CLASS_NAMES))
+    if len(unknown_rows):
+        unknown = sorted(set(table["dx"].iloc[unknown_rows]))
         raise ValueError(
-            f"{path} has unknown dx value(s) {unknown}; expected the HAM10000 codes {list(DERMAMNIST_CLASS_NAMES)}. "
-            "Fix or drop those rows"
+            f"{path} has unknown dx value(s) {unknown} (first on line {unknown_rows[0] + 2}); expected the HAM10000 "
+            f"codes {list(DERMAMNIST_CLASS_NAMES)}. Fix or drop those rows"
         )
-    duplicated = table["image_id"][table["image_id"].duplicated()].tolist()
-    if duplicated:
-        raise ValueError(f"{path} lists image_id {duplicated[0]!r} more than once; keep one row per image")
+    repeated = table["image_id"].duplicated(keep=False)
+    if repeated.any():
+        first = table["image_id"][repeated].iloc[0]
+        lines = [int(i) + 2 for i in np.flatnonzero(table["image_id"] == first)]
+        raise ValueError(
+            f"{path} lists image_id {first!r} more than once (lines {', '.join(map(str, lines))}); "
+            "keep one row per image"
+        )
     return table.reset_index(drop=True)
 
 
