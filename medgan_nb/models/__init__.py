@@ -1,1 +1,10 @@
-"""GAN architectures, one file per family (toy MLPs, DCGAN, ...)."""
+"""GAN architectures, one file per family, and the registry that builds any of them by name.
+
+``toy`` (MLPs for the theory notebook), ``dcgan``, ``conditional`` (cGAN,
+projection discriminator, BigGAN-style); ``sampling`` (drawing images from a
+generator); ``registry`` (:data:`FAMILIES`, :func:`build_family`,
+:func:`family_settings`).
+"""
+from .registry import BUDGETS, FAMILIES, Family, build_family, family_settings, get_family
+
+__all__ = ["BUDGETS", "FAMILIES", "Family", "build_family", "family_settings", "get_family"]

@@ -156,23 +156,28 @@ class DCGANGenerator(nn.Module):
 class DCGANDiscriminator(nn.Module):
     """DCGAN discriminator: images (N, channels, S, S) -> logits D(x) of shape (N,)."""
 
-    def __init__(self, image_size: int = 64, width: int = 64, channels: int = 3, spectral_norm: bool = False) -> None:
+    def __init__(self, image_size: int = 64, width: int = 64, channels: int = 3, spectral_norm: bool = False,
+                 batch_norm: bool = True) -> None:
         super().__init__()
         n_down = _check_image_size(image_size)
         _check_width(width)
         _check_spectral_norm(spectral_norm)
+        if not isinstance(batch_norm, bool):
+            raise ValueError(f"batch_norm must be True or False, got {batch_norm!r}")
         self.image_size = image_size
         self.width = width
         self.channels = channels
         self.spectral_norm = spectral_norm  # SN-DCGAN (no BatchNorm) when True; recorded in checkpoints
+        # WGAN-GP's critic has no BatchNorm: the gradient penalty is per image, and batch statistics mix the images
+        self.batch_norm = batch_norm and not spectral_norm
 
         def conv(c_in: int, c_out: int, stride: int, padding: int) -> nn.Module:
             # with spectral norm: W / sigma(W) and a bias (no BatchNorm follows to supply one)
-            layer = nn.Conv2d(c_in, c_out, 4, stride, padding, bias=spectral_norm)
+            layer = nn.Conv2d(c_in, c_out, 4, stride, padding, bias=not self.batch_norm)
             return add_spectral_norm(layer) if spectral_norm else layer
 
         def normalise(c: int) -> list[nn.Module]:
-            return [] if spectral_norm else [nn.BatchNorm2d(c)]
+            return [nn.BatchNorm2d(c)] if self.batch_norm else []
 
         c = width
         # input layer: strided convolution, no BatchNorm, LeakyReLU(0.2)
@@ -217,13 +222,13 @@ def weights_init(module: nn.Module) -> None:
 
 def build_dcgan(
     image_size: int = 64, latent_dim: int = 100, width: int = 64, channels: int = 3,
-    upsample: str = "transposed", spectral_norm: bool = False,
+    upsample: str = "transposed", spectral_norm: bool = False, batch_norm: bool = True,
 ) -> tuple[DCGANGenerator, DCGANDiscriminator]:
     """Return a freshly initialised (generator, discriminator) pair for images of side ``image_size``."""
     generator = DCGANGenerator(latent_dim=latent_dim, image_size=image_size, width=width, channels=channels,
                                upsample=upsample)
     discriminator = DCGANDiscriminator(image_size=image_size, width=width, channels=channels,
-                                       spectral_norm=spectral_norm)
+                                       spectral_norm=spectral_norm, batch_norm=batch_norm)
     generator.apply(weights_init)
     discriminator.apply(weights_init)
     return generator, discriminator

@@ -29,7 +29,7 @@ from torch import nn
 Tensor = torch.Tensor
 
 SIZE_ATTRIBUTES = ("image_size", "latent_dim", "width", "channels", "num_classes", "upsample", "spectral_norm",
-                   "mask_channels", "max_resolution")
+                   "batch_norm", "mask_channels", "max_resolution")
 
 
 def unwrap(module: nn.Module) -> nn.Module:

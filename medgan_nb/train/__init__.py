@@ -23,5 +23,12 @@ from .history import HISTORY_FIELDS, History, TrainResult, TrainState
 __all__ = [
     "BatchOrder", "CHECKPOINT_NAME", "CheckpointMismatchError", "GeneratorBatch", "GeneratorEMA", "HISTORY_FIELDS",
     "History", "TrainConfig", "TrainResult", "TrainState", "TrainingDiverged", "describe_model", "load_checkpoint",
-    "remove_stale_temporaries", "sample_images", "save_checkpoint", "takes_labels", "train_gan", "warmed_up_decay",
+    "family_config", "remove_stale_temporaries", "sample_images", "save_checkpoint", "takes_labels", "train_gan", "warmed_up_decay",
 ]
+
+
+def family_config(name: str, **overrides) -> TrainConfig:
+    """Return a TrainConfig with a registered family's recommended settings, then ``overrides`` (steps, seed, ...)."""
+    from ..models.registry import family_settings
+
+    return TrainConfig(**{**family_settings(name), **overrides})

@@ -43,6 +43,8 @@ class GeneratorBatch:
     step: int
 
 
+OPTIMIZERS = ("adam", "rmsprop")
+
 GeneratorLossHook = Callable[[GeneratorBatch], Union[Tensor, "dict[str, Tensor]"]]
 ScheduleHook = Callable[[int, int, nn.Module, nn.Module], None]
 
@@ -57,6 +59,7 @@ class TrainConfig:
     lr_g: float = 2e-4
     lr_d: float = 2e-4  # TTUR (two time-scale update rule): a higher lr_d than lr_g
     betas: tuple[float, float] = (0.5, 0.999)  # Adam, as in the DCGAN paper
+    optimizer: str = "adam"  # "adam", or "rmsprop" (the original WGAN: momentum-free updates suit weight clipping)
     n_critic: int = 1  # discriminator steps per generator step (5 for WGAN and WGAN-GP)
     loss: str = "bce"  # any name medgan_nb.losses.get_loss knows
     gp_weight: float = 0.0  # lambda of the WGAN-GP gradient penalty (10 in the paper)
@@ -96,6 +99,13 @@ class TrainConfig:
         return values
 
 
+def make_optimizer(config: TrainConfig, parameters, lr: float) -> torch.optim.Optimizer:
+    """Return the optimiser the config names for these parameters (Adam with ``betas``, or RMSprop)."""
+    if config.optimizer == "rmsprop":
+        return torch.optim.RMSprop(parameters, lr=lr)
+    return torch.optim.Adam(parameters, lr=lr, betas=tuple(config.betas))
+
+
 def check_config(config: TrainConfig, n_images: int, world_size: int) -> None:
     """Raise a ValueError naming the setting to change when the config cannot work."""
     get_loss(config.loss)  # unknown loss names list the known ones
@@ -112,6 +122,8 @@ def check_config(config: TrainConfig, n_images: int, world_size: int) -> None:
          f"ema_decay must be in (0, 1) (e.g. 0.999) or None, got {config.ema_decay}"),
         (config.log_every >= 1, f"log_every must be >= 1, got {config.log_every}"),
         (config.gp_weight >= 0 and config.r1_gamma >= 0, "gp_weight and r1_gamma must be >= 0"),
+        (config.optimizer in OPTIMIZERS,
+         f"unknown optimizer {config.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}"),
         (config.r1_every >= 1, f"r1_every must be >= 1 (1 = R1 at every critic step), got {config.r1_every}"),
         (config.weight_clip is None or config.weight_clip > 0,
          f"weight_clip must be a positive number (0.01 in the WGAN paper) or None, got {config.weight_clip}"),

@@ -82,7 +82,7 @@ from .checkpoints import (
     save_checkpoint,
     set_random_states,
 )
-from .config import GeneratorBatch, TrainConfig, check_config
+from .config import GeneratorBatch, TrainConfig, check_config, make_optimizer
 from .ema import GeneratorEMA
 from .history import History, TrainResult, TrainState
 
@@ -328,8 +328,8 @@ def train_gan(
         device_ids = [device.index] if device.type == "cuda" else None
         generator = nn.parallel.DistributedDataParallel(generator, device_ids=device_ids)
         discriminator = nn.parallel.DistributedDataParallel(discriminator, device_ids=device_ids)
-    optimizer_g = torch.optim.Adam(generator_module.parameters(), lr=config.lr_g, betas=tuple(config.betas))
-    optimizer_d = torch.optim.Adam(critic_module.parameters(), lr=config.lr_d, betas=tuple(config.betas))
+    optimizer_g = make_optimizer(config, generator_module.parameters(), config.lr_g)
+    optimizer_d = make_optimizer(config, critic_module.parameters(), config.lr_d)
     scaler_g = torch.amp.GradScaler(device.type, enabled=fp16_scaling)  # a no-op unless fp16
     scaler_d = torch.amp.GradScaler(device.type, enabled=fp16_scaling)
     ema = GeneratorEMA(generator_module, config.ema_decay) if config.ema_decay is not None else None
