@@ -7,6 +7,7 @@
 #   make test       unit tests + every notebook under the smoke profile
 #   make lab        JupyterLab with ipywidgets working
 #   make bench      benchmarks (phantom throughput, DCGAN training speed, DiffAugment overhead)
+#   make colab-links  rewrite the Colab badges and install lines from medgan_nb.runtime.REPOSITORY
 #   make clean      remove runs/, caches and executed outputs (keeps .venv and data/)
 PYTHON ?= python3
 VENV ?= .venv
@@ -20,7 +21,7 @@ export MPLBACKEND ?= Agg
 export PYTHONUNBUFFERED := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup notebooks baselines test lab bench clean distclean
+.PHONY: setup notebooks baselines test lab bench clean distclean colab-links
 
 setup: $(VENV)/.installed
 
@@ -52,6 +53,9 @@ bench: setup
 	$(PY) benchmarks/bench_phantom.py --json runs/bench/phantom.json
 	$(PY) benchmarks/bench_dcgan.py --json runs/bench/dcgan.json
 	$(PY) benchmarks/bench_augment.py --json runs/bench/augment.json
+
+colab-links: setup
+	$(PY) -m medgan_nb.colab
 
 clean:
 	rm -rf runs .pytest_cache data/cache
