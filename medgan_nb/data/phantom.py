@@ -131,16 +131,16 @@ DERMOSCOPIC_COLOURS = ("light_brown", "dark_brown", "black", "blue_grey", "red",
 
 # Per-class shape: median lesion area fraction (HAM10000), spread of log(area),
 # largest elongation, amplitude of low (asymmetry) and high (irregularity) harmonics,
-# edge softness (in units of the normalised radius).
+# full width of the soft edge (fraction of the image width).
 _CLASS_SHAPE = {
     #        area  log_sd  elong  low    high   edge
-    AKIEC: (0.40, 0.40, 1.45, 0.09, 0.030, 0.30),
-    BCC: (0.23, 0.45, 1.50, 0.09, 0.030, 0.14),
-    BKL: (0.27, 0.45, 1.55, 0.07, 0.030, 0.06),
-    DF: (0.26, 0.35, 1.30, 0.04, 0.015, 0.22),
-    MEL: (0.33, 0.40, 1.75, 0.20, 0.070, 0.10),
-    NV: (0.20, 0.45, 1.25, 0.025, 0.008, 0.08),
-    VASC: (0.10, 0.45, 1.45, 0.05, 0.015, 0.06),
+    AKIEC: (0.40, 0.40, 1.45, 0.09, 0.030, 0.16),
+    BCC: (0.23, 0.45, 1.50, 0.09, 0.030, 0.125),
+    BKL: (0.27, 0.45, 1.55, 0.07, 0.030, 0.125),
+    DF: (0.26, 0.35, 1.30, 0.04, 0.015, 0.17),
+    MEL: (0.33, 0.40, 1.75, 0.20, 0.070, 0.14),
+    NV: (0.20, 0.45, 1.25, 0.025, 0.008, 0.13),
+    VASC: (0.10, 0.45, 1.45, 0.05, 0.015, 0.15),
 }
 _SHAPE_TABLE = np.array([_CLASS_SHAPE[c] for c in range(len(CLASS_NAMES))], dtype=np.float64)
 
@@ -165,13 +165,16 @@ _N_UNIFORM = _U_VESSELS + 2 * _N_TRUNKS + 2 * _N_SEGMENTS
 _N_NORMAL = 1 + _N_HARMONICS
 
 # Value-noise grids (cells per side) drawn per image; upsampled to the image size.
-_NOISE_GRIDS = {"skin": 5, "blotch_a": 5, "blotch_b": 6, "blotch_c": 7, "warp_u": 6, "warp_v": 6, "fine": 14}
+_NOISE_GRIDS = {"skin": 5, "blotch_a": 5, "blotch_b": 6, "blotch_c": 7, "warp_u": 6, "warp_v": 6, "fine": 14,
+                "edge": 4, "density": 5}
 _NOISE_OFFSET: dict[str, int] = {}
 _offset = 0
 for _name, _cells in _NOISE_GRIDS.items():
     _NOISE_OFFSET[_name] = _offset
     _offset += _cells * _cells
 _N_NOISE = _offset
+#: Gaussian point-spread function of the dermoscope's optics: sigma as a fraction of the image width.
+OPTICAL_BLUR = 0.016
 _CHUNK = 64  # images rendered together: big enough to vectorise, small enough to stay in cache
 
 
@@ -321,10 +324,14 @@ def render_phantoms(
 # --------------------------------------------------------------------------------------
 
 
-def _smoothstep(x: np.ndarray) -> np.ndarray:
-    """Return 3x^2 - 2x^3 of x clipped to [0, 1] (a soft 0 -> 1 ramp)."""
-    x = np.clip(x, 0.0, 1.0)
-    return x * x * (3.0 - 2.0 * x)
+def _smoothstep(x: np.ndarray, in_place: bool = False) -> np.ndarray:
+    """Return 3x^2 - 2x^3 of x clipped to [0, 1] (a soft 0 -> 1 ramp), overwriting ``x`` if ``in_place``."""
+    x = np.clip(x, 0.0, 1.0, out=x if in_place else None)
+    slope = x * -2.0
+    slope += 3.0
+    x *= x
+    x *= slope
+    return x
 
 
 @lru_cache(maxsize=64)
@@ -359,9 +366,34 @@ def _texture_tile(size: int) -> np.ndarray:
 
     rng = np.random.default_rng(20_240_101)
     white = rng.standard_normal((2 * size, 2 * size))
-    pores = gaussian_filter(white, sigma=max(0.6, size / 96), mode="wrap")
-    tile = 0.5 * white + pores / pores.std()
+    # pores about size/96 px across, seen through the same optics as the lesion (OPTICAL_BLUR)
+    pore_sigma = max(0.6, size / 96)
+    tile = gaussian_filter(white, sigma=np.hypot(pore_sigma, OPTICAL_BLUR * size), mode="wrap")
     return ((tile - tile.mean()) / tile.std()).astype(np.float32)
+
+
+@lru_cache(maxsize=16)
+def _blur_matrix(size: int) -> np.ndarray:
+    """Return the (size, size) matrix that applies the optics' 1-D Gaussian blur (sigma scales with size)."""
+    # Blurring as two matrix products B X B^T runs the whole batch through BLAS, several times
+    # faster than scipy.ndimage.gaussian_filter image by image; the matrix is that filter's own
+    # response to each unit impulse, so the result is the same.
+    from scipy.ndimage import gaussian_filter1d
+
+    return gaussian_filter1d(np.eye(size, dtype=np.float32), OPTICAL_BLUR * size, axis=0, mode="reflect")
+
+
+def _optical_blur(layers: np.ndarray) -> np.ndarray:
+    """Blur ``layers`` (C, n, S, S) in place by the optics' Gaussian point-spread function; return them."""
+    # One matrix product per image (stacked matmul), so each image's result is the same whatever the
+    # batch; results go back into ``layers`` through one scratch buffer, because fresh large arrays
+    # (page faults) cost more here than the arithmetic.
+    matrix = _blur_matrix(layers.shape[-1])
+    scratch = np.empty_like(layers[0])
+    for layer in layers:
+        np.matmul(layer, matrix.T, out=scratch)                              # blur along x
+        np.matmul(matrix, scratch, out=layer)                                # then along y
+    return layers
 
 
 def _splat(count: int, size: int, image: np.ndarray, y: np.ndarray, x: np.ndarray,
@@ -382,7 +414,9 @@ def _splat(count: int, size: int, image: np.ndarray, y: np.ndarray, x: np.ndarra
         y, x = y.astype(np.float32), x.astype(np.float32)
         py = np.floor(y)[:, None] + dy.ravel().astype(np.float32)[None]   # candidate pixel centres
         px = np.floor(x)[:, None] + dx.ravel().astype(np.float32)[None]
-        weight = np.clip(radius[:, None] + 0.5 - np.hypot(py - y[:, None], px - x[:, None]), 0.0, 1.0)
+        offset_y, offset_x = py - y[:, None], px - x[:, None]
+        distance = np.sqrt(offset_y * offset_y + offset_x * offset_x)           # faster than np.hypot
+        weight = np.clip(radius[:, None] + 0.5 - distance, 0.0, 1.0)
         outside = (py < 0) | (py >= size) | (px < 0) | (px >= size)
         weight[outside] = 0.0                      # off-image pixels add nothing (index clipped below)
         flat = (image[:, None] * size + np.clip(py, 0, size - 1).astype(np.int64)) * size
@@ -438,8 +472,11 @@ class _Lesion:
     size: int
 
     def noise(self, name: str) -> np.ndarray:
-        """Return the smooth noise field ``name`` (n, S, S) in about [-1, 1]."""
-        return _value_noise(self.grids, name, self.size)
+        """Return the smooth noise field ``name`` (n, S, S) in about [-1, 1] (computed once per lesion group)."""
+        cache = self.__dict__.setdefault("_noise", {})
+        if name not in cache:
+            cache[name] = _value_noise(self.grids, name, self.size)
+        return cache[name]
 
     def points(self, d: np.ndarray, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return pixel coordinates (y, x) of lesion points at normalised radius d and angle theta (n, k)."""
@@ -487,19 +524,20 @@ def _network(lesion: _Lesion, spacing: np.ndarray, warp: np.ndarray, width: np.n
 def _paint_nv(lesion: _Lesion):
     """nv-like: one or two browns, darker centre, regular network or globules."""
     u = lesion.u[:, _U_PAINT:]
-    base = np.where((u[:, 0] < 0.5)[:, None], _colour("light_brown", lesion.gamma),
-                    _colour("light_brown", lesion.gamma * 1.25))
+    base = np.where((u[:, 0] < 0.5)[:, None], _colour("light_brown", lesion.gamma * 0.8),
+                    _colour("light_brown", lesion.gamma * 1.05))
     components = []
-    has_centre = u[:, 1] < 0.6
-    centre_radius = (0.35 + 0.3 * u[:, 2])[:, None, None]
-    centre = _smoothstep((centre_radius - lesion.d + 0.06 * lesion.noise("blotch_a")) / 0.18)
-    components.append(("dark_brown", _colour("dark_brown", lesion.gamma), centre * has_centre[:, None, None]))
+    # pigment fades from a dark centre to a light periphery
+    strength = np.where(u[:, 1] < 0.6, 1.0, 0.7)[:, None, None]
+    centre_radius = (0.4 + 0.3 * u[:, 2])[:, None, None]
+    centre = _smoothstep((centre_radius - lesion.d + 0.15 * lesion.noise("blotch_a")) / 0.7 + 0.5)
+    components.append(("dark_brown", _colour("dark_brown", lesion.gamma * 1.2), strength * centre))
     with_network = u[:, 3] < 0.6
-    spacing = lesion.radius * (0.22 + 0.06 * u[:, 4])
-    net = _network(lesion, spacing, 0.2 * np.ones(len(u)), 0.2) * _smoothstep((1.0 - lesion.d) / 0.35)
-    components.append(("dark_brown", _colour("dark_brown", lesion.gamma), 0.55 * net * with_network[:, None, None]))
+    spacing = lesion.radius * (0.3 + 0.08 * u[:, 4])
+    net = _network(lesion, spacing, 0.2 * np.ones(len(u)), 0.3) * _smoothstep((1.0 - lesion.d) / 0.35)
+    components.append(("dark_brown", _colour("dark_brown", lesion.gamma), 0.8 * net * with_network[:, None, None]))
     count = np.where(with_network, 0, 10 + (12 * u[:, 5]).astype(int))
-    globules = lesion.dots(0, count, 0.1, 0.85, (0.8, 1.3))
+    globules = lesion.dots(0, count, 0.1, 0.85, (1.0, 1.6))
     components.append(("dark_brown", _colour("dark_brown", lesion.gamma * 1.1), 0.85 * globules))
     return "light_brown", base, components
 
@@ -514,7 +552,7 @@ def _paint_mel(lesion: _Lesion):
                  + np.sin(2 * np.pi * u[:, 1])[:, None, None] * lesion.across) / lesion.radius[:, None, None]
     blotch_a, blotch_b, blotch_c = lesion.noise("blotch_a"), lesion.noise("blotch_b"), lesion.noise("blotch_c")
     components = []
-    dark = _smoothstep((blotch_a + 0.45 * eccentric - (-0.15 + 0.3 * u[:, 2])[:, None, None]) / 0.2)
+    dark = _smoothstep((blotch_a + 0.45 * eccentric - (-0.15 + 0.3 * u[:, 2])[:, None, None]) / 0.4)
     components.append(("dark_brown", _colour("dark_brown", lesion.gamma), dark))
     net = _network(lesion, lesion.radius * (0.16 + 0.08 * u[:, 3]), 0.8 + 0.8 * u[:, 4], 0.22 + 0.15 * u[:, 5])
     components.append(("dark_brown", _colour("dark_brown", lesion.gamma), 0.6 * net * (u[:, 6] < 0.5)[:, None, None]))
@@ -523,17 +561,17 @@ def _paint_mel(lesion: _Lesion):
     too_few = sum(v.astype(int) for v in extras.values()) < 2
     extras["black"] = extras["black"] | too_few
     extras["blue_grey"] = extras["blue_grey"] | too_few
-    black = _smoothstep((blotch_b + 0.6 * eccentric - 0.25) / 0.15) * _smoothstep((0.95 - lesion.d) / 0.2)
+    black = _smoothstep((blotch_b + 0.6 * eccentric - 0.25) / 0.35) * _smoothstep((0.95 - lesion.d) / 0.3)
     components.append(("black", _colour("black", lesion.gamma), black * extras["black"][:, None, None]))
-    veil = _smoothstep((blotch_c - 0.3 * eccentric - 0.0) / 0.2) * _smoothstep((0.9 - lesion.d) / 0.3)
+    veil = _smoothstep((blotch_c - 0.3 * eccentric - 0.0) / 0.35) * _smoothstep((0.9 - lesion.d) / 0.3)
     components.append(("blue_grey", _colour("blue_grey", lesion.gamma), 0.9 * veil * extras["blue_grey"][:, None, None]))
-    regression = _smoothstep((-blotch_a - 0.2 - 0.4 * eccentric) / 0.15) * _smoothstep((0.85 - lesion.d) / 0.3)
+    regression = _smoothstep((-blotch_a - 0.2 - 0.4 * eccentric) / 0.3) * _smoothstep((0.85 - lesion.d) / 0.3)
     components.append(("white", _colour("white", np.ones(n, np.float32)), 0.85 * regression * extras["white"][:, None, None]))
     red = _smoothstep((-blotch_b - 0.2) / 0.2)
     components.append(("red", _colour("red", lesion.gamma), 0.8 * red * extras["red"][:, None, None]))
     count = 8 + (16 * u[:, 11]).astype(int)
     dots = lesion.dots(1, count, 0.45, 1.0, (0.5, 1.4))
-    components.append(("black", _colour("black", lesion.gamma), 0.9 * dots))
+    components.append(("black", _colour("black", lesion.gamma), 0.7 * dots))
     return "light_brown", base, components
 
 
@@ -545,9 +583,9 @@ def _paint_bkl(lesion: _Lesion):
     warp = lesion.noise("warp_u")
     ridges = np.abs(np.sin(np.pi * (lesion.along + 0.6 * lesion.across * warp + 0.05 * warp) / spacing))
     fissures = _smoothstep((0.35 - ridges) / 0.3) * _smoothstep((0.95 - lesion.d) / 0.2)
-    mottle = _smoothstep((lesion.noise("blotch_a") - 0.1) / 0.3)
+    mottle = _smoothstep((lesion.noise("blotch_a") - 0.1) / 0.6)
     components = [
-        ("tan", _colour("tan", lesion.gamma * 1.4), 0.7 * mottle),
+        ("tan", _colour("tan", lesion.gamma * 2.6), 0.9 * mottle),
         ("dark_brown", _colour("dark_brown", lesion.gamma * 0.9), 0.65 * fissures),
     ]
     milia = lesion.dots(2, 3 + (6 * u[:, 2]).astype(int), 0.1, 0.8, (0.7, 1.3))
@@ -561,7 +599,7 @@ def _paint_akiec(lesion: _Lesion):
     base = _colour("pink", lesion.gamma * (0.9 + 0.4 * u[:, 0]))
     red = _smoothstep((lesion.noise("blotch_a") + 0.1) / 0.4)
     fine = lesion.noise("fine") + 0.6 * lesion.noise("warp_v")   # two grids: no blocky flakes
-    scale = _smoothstep((fine - 0.35 + 0.2 * u[:, 1][:, None, None]) / 0.15) * _smoothstep((0.95 - lesion.d) / 0.3)
+    scale = _smoothstep((fine - 0.35 + 0.2 * u[:, 1][:, None, None]) / 0.3) * _smoothstep((0.95 - lesion.d) / 0.3)
     components = [
         ("red", _colour("red", lesion.gamma), 0.8 * red),
         ("white", _colour("white", np.ones(len(u), np.float32)), 0.75 * scale),
@@ -612,7 +650,7 @@ def _paint_bcc(lesion: _Lesion):
     w = np.concatenate([a.reshape(n, -1) for a in widths], axis=1)
     image = np.broadcast_to(np.arange(n)[:, None], y.shape)
     vessels = _splat(n, size, image, y, x, w) * _smoothstep((1.05 - lesion.d) / 0.2)
-    components.append(("red", np.array([[0.78, 0.26, 0.38]], np.float32) ** lesion.gamma[:, None], 0.95 * vessels))
+    components.append(("red", np.array([[0.78, 0.26, 0.38]], np.float32) ** lesion.gamma[:, None], 0.7 * vessels))
     return "red", base, components
 
 
@@ -639,7 +677,7 @@ def _paint_vasc(lesion: _Lesion):
     a = (lesion.along + 0.25 * spacing * warp_u) / spacing
     b = (lesion.across + 0.25 * spacing * warp_v) / spacing
     cells = np.cos(np.pi * a) * np.cos(np.pi * b)
-    lacunae = _smoothstep((np.abs(cells) - 0.25) / 0.25)
+    lacunae = _smoothstep((np.abs(cells) - 0.2) / 0.5)
     dark = _smoothstep((lesion.noise("blotch_a") + 0.2) / 0.4)
     purple = np.where((u[:, 2] < 0.5)[:, None], _colour("purple", lesion.gamma), _colour("red", lesion.gamma * 1.3))
     components = [
@@ -665,10 +703,14 @@ def _boundary(labels: np.ndarray, uniforms: np.ndarray, normals: np.ndarray) -> 
     amplitude = np.where(k[None] <= 3, low[:, None] / np.sqrt(k), high[:, None] * 4.0 / k) * normals[:, 1:]
     phase = 2 * np.pi * uniforms[:, _U_PHASES:_U_PHASES + _N_HARMONICS]
     theta = np.linspace(0, 2 * np.pi, _N_ANGLES, endpoint=False)
-    # a cos(k theta + phi) = (a cos phi) cos(k theta) - (a sin phi) sin(k theta); summed with
-    # broadcasting rather than a matrix product so each row is computed the same way whatever the batch
-    cos_k, sin_k = np.cos(np.outer(k, theta))[None], np.sin(np.outer(k, theta))[None]
-    r = 1.0 + ((amplitude * np.cos(phase))[..., None] * cos_k - (amplitude * np.sin(phase))[..., None] * sin_k).sum(axis=1)
+    # a cos(k theta + phi) = (a cos phi) cos(k theta) - (a sin phi) sin(k theta); summed harmonic by
+    # harmonic rather than by a matrix product so each row is computed the same way whatever the batch
+    cos_k, sin_k = np.cos(np.outer(k, theta)), np.sin(np.outer(k, theta))
+    a_cos, a_sin = amplitude * np.cos(phase), amplitude * np.sin(phase)
+    r = np.ones((len(labels), _N_ANGLES))
+    for harmonic in range(_N_HARMONICS):
+        r += a_cos[:, harmonic, None] * cos_k[harmonic]
+        r -= a_sin[:, harmonic, None] * sin_k[harmonic]
     r = np.clip(r, 0.45, 1.8)
     return r / np.sqrt((r * r).mean(axis=1, keepdims=True))
 
@@ -747,12 +789,19 @@ def _skin(u: np.ndarray, grids: np.ndarray, size: int, config: PhantomConfig) ->
     fall_y = (coords[None, :, None] - (light[:, 1, None, None] - 0.5) * 0.4) ** 2
     crops = [_texture_tile(size)[oy:oy + size, ox:ox + size]
              for oy, ox in (u[:, _U_TEXTURE:_U_TEXTURE + 2] * size).astype(int)]
-    texture = np.stack(crops) if crops else np.zeros((0, size, size), np.float32)
-    shade = (1.0 - k * fall_x - k * fall_y) * (1.0 + 0.025 * texture)          # (n, S, S)
-    redness = _value_noise(grids, "skin", size)                                 # blotchy erythema
-    skin = skin_rgb.T.astype(np.float32)[:, :, None, None] * shade[None]
-    skin[1] *= 1.0 - 0.05 * redness
-    skin[2] *= 1.0 - 0.03 * redness
+    shade = np.stack(crops) if crops else np.zeros((0, size, size), np.float32)  # texture
+    shade *= 0.025
+    shade += 1.0
+    shade *= 1.0 - k * fall_x - k * fall_y                                      # (n, S, S)
+    skin = np.multiply(skin_rgb.T.astype(np.float32)[:, :, None, None], shade[None])
+    redness = _value_noise(grids, "skin", size)                                 # blotchy erythema r
+    redness *= -0.05
+    redness += 1.0
+    skin[1] *= redness                                                          # green * (1 - 0.05 r)
+    redness -= 1.0
+    redness *= 0.6
+    redness += 1.0
+    skin[2] *= redness                                                          # blue * (1 - 0.03 r)
     return skin, tone
 
 
@@ -773,7 +822,7 @@ class _Geometry:
 
 
 def _geometry(labels: np.ndarray, u: np.ndarray, uniforms: np.ndarray, normals: np.ndarray,
-              size: int) -> _Geometry:
+              grids: np.ndarray, size: int) -> _Geometry:
     """Return the Fourier-perturbed ellipse of each image: normalised radius, mask and soft edge."""
     n = len(labels)
     shape = _SHAPE_TABLE[labels]
@@ -791,19 +840,33 @@ def _geometry(labels: np.ndarray, u: np.ndarray, uniforms: np.ndarray, normals: 
     dy = coords[None, :, None] - centre[:, 1, None, None]
     along = dx * cos + dy * sin
     across = dy * cos - dx * sin
+    # Below, arrays are updated in place (out=) where they can be: at this size fresh arrays cost
+    # more (page faults) than the arithmetic on them.
     nu, nv = along / axes[:, 0, None, None], across / axes[:, 1, None, None]   # ellipse-normalised frame
-    rho = np.hypot(nu, nv)
     theta_bin = np.arctan2(nv, nu)
     theta_bin += np.pi
     theta_bin *= _N_ANGLES / (2 * np.pi)
     bins = theta_bin.astype(np.int32)
     np.minimum(bins, _N_ANGLES - 1, out=bins)
     bins += (np.arange(n, dtype=np.int32) * _N_ANGLES)[:, None, None]       # index into the flattened table
-    r_theta = boundary.ravel()[bins]
-    d = rho / r_theta                                                         # d < 1 inside the lesion
-    edge = (shape[:, 5] * (0.7 + 0.6 * u[:, _U_EDGE])).astype(np.float32)[:, None, None]
-    alpha = _smoothstep((1.0 - d) / edge + 0.5)
-    return _Geometry(d, along, across, radius, axes, angle, centre, boundary, d < 1.0, alpha)
+    r_theta = np.take(boundary.ravel(), bins, out=theta_bin)                  # r(theta), reusing theta's memory
+    rho = np.multiply(nu, nu, out=nu)                                         # rho = sqrt(nu^2 + nv^2)
+    rho += np.multiply(nv, nv, out=nv)
+    np.sqrt(rho, out=rho)
+    d = np.divide(rho, r_theta, out=rho)                                      # d < 1 inside the lesion
+    # soft edge alpha = smoothstep(1/2 - s / w) with s ~ (d - 1) r(theta) R the signed distance to the
+    # boundary (R the equivalent radius; negative inside) and w the edge's full width, a fraction of the
+    # image width per class and image, varying around the lesion by +-40%. alpha = 1/2 where the mask ends.
+    width = shape[:, 5] * (0.75 + 0.5 * u[:, _U_EDGE])
+    steep = _value_noise(grids, "edge", size)                                 # 1 / w varies smoothly
+    steep *= -0.4
+    steep += 1.0
+    steep *= (radius / width).astype(np.float32)[:, None, None]              # R / w
+    steep *= r_theta                                                          # r(theta) R / w
+    alpha = np.subtract(d, 1.0, out=r_theta)                                  # reuse r(theta)'s memory
+    alpha *= steep                                                            # s / w = (d - 1) r(theta) R / w
+    np.subtract(0.5, alpha, out=alpha)
+    return _Geometry(d, along, across, radius, axes, angle, centre, boundary, d < 1.0, _smoothstep(alpha, True))
 
 
 def _paint(labels: np.ndarray, shape: _Geometry, u: np.ndarray, grids: np.ndarray,
@@ -824,16 +887,19 @@ def _paint(labels: np.ndarray, shape: _Geometry, u: np.ndarray, grids: np.ndarra
         base_name, base, components = painter(lesion)
         T = np.empty((3, len(rows), size, size), np.float32)
         T[:] = base.T[:, :, None, None]
-        for _, colour, weight in components:        # paint in order: T <- T + w (T_c - T)
+        keep, added = np.empty_like(T[0]), np.empty_like(T[0])      # buffers reused by every component
+        for _, colour, weight in components:        # paint in order: T <- (1 - w) T + w T_c
+            np.subtract(1.0, weight, out=keep)
             for channel in range(3):
-                T[channel] += weight * (colour[:, channel, None, None] - T[channel])
+                T[channel] *= keep
+                T[channel] += np.multiply(weight, colour[:, channel, None, None], out=added)
         # visible share of each colour inside the mask: later components cover earlier ones
         inside = shape.masks[rows]
         remaining = inside.astype(np.float32)
         for name, _, weight in reversed(components):
-            share = (weight * remaining).sum(axis=(1, 2))
-            remaining *= 1.0 - weight
-            colour_cover[rows, DERMOSCOPIC_COLOURS.index(DERMOSCOPIC_COLOUR[name])] += share
+            covered = np.multiply(weight, remaining, out=added)
+            remaining -= covered                                # remaining <- (1 - w) remaining
+            colour_cover[rows, DERMOSCOPIC_COLOURS.index(DERMOSCOPIC_COLOUR[name])] += covered.sum(axis=(1, 2))
         colour_cover[rows, DERMOSCOPIC_COLOURS.index(DERMOSCOPIC_COLOUR[base_name])] += remaining.sum(axis=(1, 2))
         T *= 1.0 + 0.05 * _value_noise(grids[rows], "fine", size)             # mottled pigment
         transmission[:, rows] = T
@@ -922,7 +988,7 @@ def _add_vignette(image: np.ndarray, rows: np.ndarray, switch: np.ndarray) -> No
     ring_radius = (0.5 + 0.17 * switch[rows, 11])[:, None, None]              # 0.5 touches the edges
     cx = ((switch[rows, 12] - 0.5) * 0.06)[:, None, None]
     cy = ((switch[rows, 13] - 0.5) * 0.06)[:, None, None]
-    distance = np.hypot(coords[None, None, :] - cx, coords[None, :, None] - cy)
+    distance = np.sqrt((coords[None, None, :] - cx) ** 2 + (coords[None, :, None] - cy) ** 2)
     outside = _smoothstep((distance - ring_radius) / 0.035 + 0.5)
     image[:, rows] *= 1.0 - 0.88 * outside
 
@@ -940,14 +1006,19 @@ def _render_chunk(indices: np.ndarray, size: int, seed: int, config: PhantomConf
         labels = np.minimum(labels, len(CLASS_NAMES) - 1).astype(np.int64)
 
     skin, tone = _skin(u, grids, size, config)
-    shape = _geometry(labels, u, uniforms, normals, size)
+    shape = _geometry(labels, u, uniforms, normals, grids, size)
     transmission, n_colours = _paint(labels, shape, u, grids, size)
-    # I = S L (1 - alpha (1 - T)): the lesion lets a fraction T of the skin's light through
-    transmission -= 1.0
-    transmission *= shape.alpha[None]
-    transmission += 1.0
+    # I = S L (1 - A), A = G_sigma * [alpha (1 - T)]: the lesion absorbs a fraction A of the skin's light,
+    # seen through optics that blur it with a Gaussian G_sigma whose width scales with the image size
+    absorbed = np.subtract(1.0, transmission, out=transmission)
+    density = _value_noise(grids, "density", size)        # pigment density varies smoothly, +-25%
+    density *= 0.25
+    density += 1.0
+    density *= shape.alpha
+    absorbed *= density[None]
+    absorbed = _optical_blur(absorbed)
     image = skin
-    image *= transmission
+    image *= np.subtract(1.0, absorbed, out=absorbed)
 
     switch = u[:, _U_SWITCH:_U_SWITCH + 16]
     everyone = np.arange(n)
