@@ -305,17 +305,16 @@ def render_phantoms(
                 f"got shape {forced.shape}"
             )
     size, n = int(size), int(n)
-    parts = [
-        _render_chunk(np.arange(first, min(first + _CHUNK, n)) + start, size, int(seed), config,
-                      None if forced is None else forced[first:first + _CHUNK])
-        for first in range(0, n, _CHUNK)
-    ]
-    if not parts:
-        parts = [_render_chunk(np.arange(0), size, int(seed), config, None)]
-    images = np.concatenate([p[0] for p in parts])
-    masks = np.concatenate([p[1] for p in parts])
-    label_array = np.concatenate([p[2] for p in parts]).astype(np.int64)
-    attributes = {key: np.concatenate([p[3][key] for p in parts]) for key in parts[0][3]}
+    images = np.empty((n, size, size, 3), np.uint8)            # chunks are written straight into these
+    masks = np.empty((n, size, size), bool)
+    parts = []
+    for first in range(0, max(n, 1), _CHUNK):
+        last = min(first + _CHUNK, n)
+        parts.append(_render_chunk(np.arange(first, last) + start, size, int(seed), config,
+                                   None if forced is None else forced[first:last],
+                                   images[first:last], masks[first:last]))
+    label_array = np.concatenate([p[0] for p in parts]).astype(np.int64)
+    attributes = {key: np.concatenate([p[1][key] for p in parts]) for key in parts[0][1]}
     return PhantomBatch(images, masks, label_array, DISPLAY_NAMES, attributes)
 
 
@@ -401,27 +400,32 @@ def _splat(count: int, size: int, image: np.ndarray, y: np.ndarray, x: np.ndarra
     """Return coverage (count, size, size) in [0, 1] of anti-aliased discs at pixel positions (y, x)."""
     # Hand-written splatting: skimage.draw works one shape and one image at a time, while
     # this draws every dot, hair sample and vessel of a whole batch in one np.bincount.
-    y, x = np.ravel(y), np.ravel(x)
+    y, x = np.ravel(y).astype(np.float32), np.ravel(x).astype(np.float32)
     image = np.broadcast_to(np.asarray(image), np.shape(y)).ravel() if np.ndim(image) == 0 else np.ravel(image)
     radius = np.asarray(radius, dtype=np.float32)
     radius = np.full(y.shape, float(radius), np.float32) if radius.ndim == 0 else radius.ravel()
-    coverage = np.zeros(count * size * size, dtype=np.float64)
-    if y.size:
-        # pixel iy is reached when |iy - y| <= r + 1/2, i.e. floor(y) + step for step in [-(r+1/2), r+3/2]
-        reach = float(radius.max()) + 0.5
-        step = np.arange(int(np.ceil(-reach)), int(np.floor(reach + 1.0)) + 1)
-        dy, dx = np.meshgrid(step, step, indexing="ij")
-        y, x = y.astype(np.float32), x.astype(np.float32)
-        py = np.floor(y)[:, None] + dy.ravel().astype(np.float32)[None]   # candidate pixel centres
-        px = np.floor(x)[:, None] + dx.ravel().astype(np.float32)[None]
-        offset_y, offset_x = py - y[:, None], px - x[:, None]
-        distance = np.sqrt(offset_y * offset_y + offset_x * offset_x)           # faster than np.hypot
-        weight = np.clip(radius[:, None] + 0.5 - distance, 0.0, 1.0)
-        outside = (py < 0) | (py >= size) | (px < 0) | (px >= size)
-        weight[outside] = 0.0                      # off-image pixels add nothing (index clipped below)
-        flat = (image[:, None] * size + np.clip(py, 0, size - 1).astype(np.int64)) * size
-        flat += np.clip(px, 0, size - 1).astype(np.int64)
-        coverage = np.bincount(flat.ravel(), weight.ravel(), minlength=count * size * size)
+    reach = float(radius.max()) + 0.5 if y.size else 0.0
+    near = (y > -reach - 1) & (y < size + reach) & (x > -reach - 1) & (x < size + reach)
+    if not near.any():
+        return np.zeros((count, size, size), np.float32)
+    y, x, image, radius = y[near], x[near], image[near], radius[near]   # discs that can touch the image
+    # pixel iy is reached when |iy - y| <= r + 1/2, i.e. floor(y) + step for step in [-(r+1/2), r+3/2]
+    step = np.arange(int(np.ceil(-reach)), int(np.floor(reach + 1.0)) + 1, dtype=np.int32)
+    dy, dx = (grid.ravel()[None] for grid in np.meshgrid(step, step, indexing="ij"))
+    floor_y, floor_x = np.floor(y), np.floor(x)
+    offset_y = (floor_y - y)[:, None] + dy.astype(np.float32)           # candidate pixel centre - disc centre
+    offset_x = (floor_x - x)[:, None] + dx.astype(np.float32)
+    offset_y *= offset_y
+    offset_y += offset_x * offset_x
+    weight = radius[:, None] + 0.5 - np.sqrt(offset_y, out=offset_y)      # coverage of the pixel, before clipping
+    np.clip(weight, 0.0, 1.0, out=weight)
+    row = floor_y.astype(np.int32)[:, None] + dy
+    column = floor_x.astype(np.int32)[:, None] + dx
+    on_image = (row.view(np.uint32) < size) & (column.view(np.uint32) < size)   # negatives wrap to huge
+    weight *= on_image                          # off-image pixels add nothing ...
+    flat = (image.astype(np.int32)[:, None] * size + row) * size + column
+    flat *= on_image                            # ... and are sent to index 0 instead of out of range
+    coverage = np.bincount(flat.ravel(), weight.ravel(), minlength=count * size * size)
     return np.minimum(coverage, 1.0).astype(np.float32).reshape(count, size, size)
 
 
@@ -755,10 +759,12 @@ def _shape_attributes(axes: np.ndarray, angle: np.ndarray, boundary: np.ndarray)
     axis = 0.5 * np.arctan2(2 * (px * py).mean(axis=1), (px * px).mean(axis=1) - (py * py).mean(axis=1))
     psi, rho2 = np.arctan2(py, px), px * px + py * py
     grid = np.linspace(-np.pi, np.pi, 2 * boundary.shape[1], endpoint=False)[None, :]
-    rho2_grid = _periodic_interp(np.broadcast_to(grid, (len(x), grid.shape[1])), psi, rho2)
+    # rho^2 on the grid and at the grid's mirror images about both axes, in one interpolation
+    queries = [np.broadcast_to(grid, (len(x), grid.shape[1]))]
+    queries += [2 * mirror[:, None] - grid for mirror in (axis, axis + np.pi / 2)]
+    rho2_grid, *reflections = np.split(_periodic_interp(np.concatenate(queries, axis=1), psi, rho2), 3, axis=1)
     parts = []
-    for mirror in (axis, axis + np.pi / 2):
-        reflected = _periodic_interp(2 * mirror[:, None] - grid, psi, rho2)
+    for reflected in reflections:
         # in polar form |M xor M'| = 1/2 integral |rho^2 - rho'^2| dpsi and |M| = 1/2 integral rho^2 dpsi
         parts.append(np.abs(rho2_grid - reflected).sum(axis=1) / (2 * rho2_grid.sum(axis=1)))
     asymmetry = 0.5 * (parts[0] + parts[1])
@@ -849,7 +855,7 @@ def _geometry(labels: np.ndarray, u: np.ndarray, uniforms: np.ndarray, normals: 
     bins = theta_bin.astype(np.int32)
     np.minimum(bins, _N_ANGLES - 1, out=bins)
     bins += (np.arange(n, dtype=np.int32) * _N_ANGLES)[:, None, None]       # index into the flattened table
-    r_theta = np.take(boundary.ravel(), bins, out=theta_bin)                  # r(theta), reusing theta's memory
+    r_theta = np.take(boundary.ravel(), bins, out=theta_bin, mode="clip")     # r(theta) in theta's memory
     rho = np.multiply(nu, nu, out=nu)                                         # rho = sqrt(nu^2 + nv^2)
     rho += np.multiply(nv, nv, out=nv)
     np.sqrt(rho, out=rho)
@@ -871,21 +877,24 @@ def _geometry(labels: np.ndarray, u: np.ndarray, uniforms: np.ndarray, normals: 
 
 def _paint(labels: np.ndarray, shape: _Geometry, u: np.ndarray, grids: np.ndarray,
            size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Return the lesion transmission T (3, n, S, S) painted class by class, and the colour count (n,)."""
+    """Return the lesion transmission T (3, n, S, S) painted class by class, and the colour count (n,).
+
+    ``labels`` must be sorted (the chunk is rendered class by class).
+    """
     n = len(labels)
     gamma = (0.75 + 0.4 * u[:, _U_GAMMA]).astype(np.float32)                 # darker or lighter pigment
     transmission = np.empty((3, n, size, size), np.float32)
     colour_cover = np.zeros((n, len(DERMOSCOPIC_COLOURS)))
     lesion_pixels = np.maximum(shape.masks.sum(axis=(1, 2)), 1)
     for label, painter in _PAINTERS.items():
-        rows = np.flatnonzero(labels == label)
-        if not rows.size:
+        rows = slice(*np.searchsorted(labels, [label, label + 1]))          # labels are sorted
+        if rows.start == rows.stop:
             continue
         lesion = _Lesion(shape.d[rows], shape.along[rows], shape.across[rows], shape.radius[rows],
                          shape.centre[rows], shape.angle[rows], shape.axes[rows], shape.boundary[rows],
                          u[rows], grids[rows], gamma[rows], size)
         base_name, base, components = painter(lesion)
-        T = np.empty((3, len(rows), size, size), np.float32)
+        T = transmission[:, rows]                                             # a view: painted in place
         T[:] = base.T[:, :, None, None]
         keep, added = np.empty_like(T[0]), np.empty_like(T[0])      # buffers reused by every component
         for _, colour, weight in components:        # paint in order: T <- (1 - w) T + w T_c
@@ -901,8 +910,6 @@ def _paint(labels: np.ndarray, shape: _Geometry, u: np.ndarray, grids: np.ndarra
             remaining -= covered                                # remaining <- (1 - w) remaining
             colour_cover[rows, DERMOSCOPIC_COLOURS.index(DERMOSCOPIC_COLOUR[name])] += covered.sum(axis=(1, 2))
         colour_cover[rows, DERMOSCOPIC_COLOURS.index(DERMOSCOPIC_COLOUR[base_name])] += remaining.sum(axis=(1, 2))
-        T *= 1.0 + 0.05 * _value_noise(grids[rows], "fine", size)             # mottled pigment
-        transmission[:, rows] = T
     n_colours = (colour_cover / lesion_pixels[:, None] >= 0.05).sum(axis=1)
     return transmission, n_colours
 
@@ -994,16 +1001,20 @@ def _add_vignette(image: np.ndarray, rows: np.ndarray, switch: np.ndarray) -> No
 
 
 def _render_chunk(indices: np.ndarray, size: int, seed: int, config: PhantomConfig,
-                  forced_labels: np.ndarray | None):
-    """Return (images, masks, labels, attributes) for the images with global ``indices``."""
+                  forced_labels: np.ndarray | None, images: np.ndarray, masks: np.ndarray):
+    """Render the images with global ``indices`` into ``images`` (n, S, S, 3) and ``masks``; return (labels, attributes)."""
     n = len(indices)
     uniforms, normals, grids = _draw(indices, seed)
-    u = uniforms.astype(np.float32)
     if forced_labels is not None:
         labels = np.asarray(forced_labels, dtype=np.int64)
     else:
         labels = np.searchsorted(np.cumsum(config.priors()), uniforms[:, _U_LABEL] * (1 - 1e-12), side="right")
         labels = np.minimum(labels, len(CLASS_NAMES) - 1).astype(np.int64)
+    # Render the chunk sorted by class, so that each class painter works on a contiguous slice (views,
+    # no copies); every image is computed on its own, so the order changes no pixel. Undone at the end.
+    order = np.argsort(labels, kind="stable")
+    uniforms, normals, grids, labels = uniforms[order], normals[order], grids[order], labels[order]
+    u = uniforms.astype(np.float32)
 
     skin, tone = _skin(u, grids, size, config)
     shape = _geometry(labels, u, uniforms, normals, grids, size)
@@ -1011,9 +1022,11 @@ def _render_chunk(indices: np.ndarray, size: int, seed: int, config: PhantomConf
     # I = S L (1 - A), A = G_sigma * [alpha (1 - T)]: the lesion absorbs a fraction A of the skin's light,
     # seen through optics that blur it with a Gaussian G_sigma whose width scales with the image size
     absorbed = np.subtract(1.0, transmission, out=transmission)
-    density = _value_noise(grids, "density", size)        # pigment density varies smoothly, +-25%
+    # pigment density varies smoothly (+-25%) and is finely mottled (+-8%)
+    density = _value_noise(grids, "density", size)
     density *= 0.25
     density += 1.0
+    density += 0.08 * _value_noise(grids, "fine", size)
     density *= shape.alpha
     absorbed *= density[None]
     absorbed = _optical_blur(absorbed)
@@ -1043,7 +1056,8 @@ def _render_chunk(indices: np.ndarray, size: int, seed: int, config: PhantomConf
 
     np.clip(image, 0.0, 255.0, out=image)
     image += 0.5                                                              # round when truncating
-    images = image.astype(np.uint8).transpose(1, 2, 3, 0).copy()
+    images[order] = image.transpose(1, 2, 3, 0)                              # float -> uint8 truncates
+    masks[order] = shape.masks
     masks = shape.masks
     asymmetry, irregularity = _shape_attributes(shape.axes, shape.angle, shape.boundary)
     edge_pixels = np.concatenate([masks[:, 0, :], masks[:, -1, :], masks[:, :, 0], masks[:, :, -1]], axis=1)
@@ -1060,4 +1074,5 @@ def _render_chunk(indices: np.ndarray, size: int, seed: int, config: PhantomConf
         "has_glints": wants["glints"].astype(bool),
         "touches_border": edge_pixels.any(axis=1),
     }
-    return images, masks, labels, attributes
+    unsorted = np.argsort(order)                                              # back to the chunk's order
+    return labels[unsorted], {key: value[unsorted] for key, value in attributes.items()}
