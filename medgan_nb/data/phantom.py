@@ -619,7 +619,7 @@ def _paint_bcc(lesion: _Lesion):
     n, size = len(u), lesion.size
     base = _colour("pink", lesion.gamma * (0.8 + 0.4 * u[:, 0]))
     components = []
-    nests = lesion.dots(4, np.where(u[:, 1] < 0.65, 1 + (4 * u[:, 2]).astype(int), 0), 0.0, 0.7, (1.8, 3.2))
+    nests = lesion.dots(4, np.where(u[:, 1] < 0.8, 1 + (4 * u[:, 2]).astype(int), 0), 0.0, 0.7, (1.8, 3.2))
     components.append(("blue_grey", _colour("blue_grey", lesion.gamma), 0.9 * nests))
     # arborizing vessels: trunks start inside the lesion and fork twice, getting thinner
     v = lesion.u[:, _U_VESSELS:]
@@ -654,7 +654,7 @@ def _paint_bcc(lesion: _Lesion):
     w = np.concatenate([a.reshape(n, -1) for a in widths], axis=1)
     image = np.broadcast_to(np.arange(n)[:, None], y.shape)
     vessels = _splat(n, size, image, y, x, w) * _smoothstep((1.05 - lesion.d) / 0.2)
-    components.append(("red", np.array([[0.78, 0.26, 0.38]], np.float32) ** lesion.gamma[:, None], 0.7 * vessels))
+    components.append(("red", np.array([[0.78, 0.26, 0.38]], np.float32) ** lesion.gamma[:, None], 0.9 * vessels))
     return "red", base, components
 
 
