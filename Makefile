@@ -3,7 +3,7 @@
 #   make notebooks  execute every notebook headlessly (PROFILE=smoke|cpu|gpu, DATASET=..., DATA_ROOT=...)
 #   make test       unit tests + every notebook under the smoke profile
 #   make lab        JupyterLab with ipywidgets working
-#   make bench      benchmarks (phantom throughput, DCGAN training speed)
+#   make bench      benchmarks (phantom throughput and texture, DCGAN training speed)
 #   make clean      remove runs/, caches and executed outputs (keeps .venv and data/)
 PYTHON ?= python3
 VENV ?= .venv
@@ -42,6 +42,7 @@ lab: setup
 
 bench: setup
 	$(PY) benchmarks/bench_phantom.py --json runs/bench/phantom.json
+	$(PY) benchmarks/bench_texture.py --json runs/bench/texture.json
 	$(PY) benchmarks/bench_dcgan.py --json runs/bench/dcgan.json
 
 clean:

@@ -675,18 +675,18 @@ def _paint_df(lesion: _Lesion):
 def _paint_vasc(lesion: _Lesion):
     """vasc-like: red/purple lacunae separated by lighter septa."""
     u = lesion.u[:, _U_PAINT:]
-    base = _colour("pink", lesion.gamma * (1.1 + 0.3 * u[:, 0]))
+    base = _colour("pink", lesion.gamma * (1.5 + 0.4 * u[:, 0]))
     spacing = (lesion.radius * (0.55 + 0.25 * u[:, 1]))[:, None, None]
     warp_u, warp_v = lesion.noise("warp_u"), lesion.noise("warp_v")
     a = (lesion.along + 0.25 * spacing * warp_u) / spacing
     b = (lesion.across + 0.25 * spacing * warp_v) / spacing
     cells = np.cos(np.pi * a) * np.cos(np.pi * b)
-    lacunae = _smoothstep((np.abs(cells) - 0.2) / 0.5)
+    lacunae = _smoothstep((np.abs(cells) - 0.25) / 0.4)
     dark = _smoothstep((lesion.noise("blotch_a") + 0.2) / 0.4)
     purple = np.where((u[:, 2] < 0.5)[:, None], _colour("purple", lesion.gamma), _colour("red", lesion.gamma * 1.3))
     components = [
         ("red", purple, lacunae),
-        ("purple", _colour("purple", lesion.gamma * 1.5), 0.6 * lacunae * dark),
+        ("purple", _colour("purple", lesion.gamma * 1.6), 0.9 * lacunae * dark),
     ]
     return "red", base, components
 
