@@ -21,13 +21,31 @@ What an image is made of (all procedural, vectorised numpy, deterministic by see
       low harmonics :math:`a_k` make the lesion lopsided (asymmetry), high
       harmonics :math:`b_k` make the border ragged (irregularity). The mask is
       :math:`d = \rho / r(\theta) < 1`.
+    * **Soft border**: real lesion borders fade over about 5 px at 64 px. The
+      lesion's opacity is a smoothstep of the signed distance to the boundary,
+      :math:`s \approx (d - 1)\, r(\theta)\, R` (:math:`R` the equivalent radius),
+
+      .. math:: \alpha = \operatorname{smoothstep}\!\big(\tfrac12 - s / w\big),
+
+      so :math:`\alpha = 1/2` exactly where the mask ends (the mask is the lesion as
+      a dermatologist would outline it, at the middle of the fade). The width
+      :math:`w` is a fraction of the image width (per class, per image, and varying
+      smoothly by +-40% around the lesion), so borders look the same at every size.
     * **Colour** follows a Beer-Lambert-like model: pigment lets a fraction
       :math:`T \in (0, 1]^3` of the skin's light through, so a pixel is
-      :math:`I = S \cdot L \cdot \big(1 - \alpha\,(1 - T)\big)` with :math:`S` the
-      skin colour and :math:`\alpha` the soft lesion edge. A lesion is therefore
-      darker than the skin on any skin tone, mainly in green and blue, as in real
-      dermoscopy. :math:`T` is painted from the dermoscopic colours light brown,
-      dark brown, black, blue-grey, red and white.
+
+      .. math:: I = S \cdot L \cdot (1 - A), \qquad
+                A = G_\sigma * \big[\alpha\, \delta\, (1 - T)\big],
+
+      with :math:`S` the skin colour, :math:`\delta` a smoothly varying pigment density
+      (+-25%, finely mottled) and :math:`G_\sigma` the optics' Gaussian point-spread
+      function, :math:`\sigma` = ``OPTICAL_BLUR`` (1.6%) of the image width. A lesion is
+      therefore darker than the skin on any skin tone, mainly in green and blue, as
+      in real dermoscopy. :math:`T` is painted from the dermoscopic colours light
+      brown, dark brown, black, blue-grey, red and white, as blotches and gradients
+      with soft edges (e.g. nv-like pigment fades from a dark centre outwards); the
+      blur then softens every painted structure as a lens would. The skin's pores are
+      seen through the same optics.
     * **Structures**: honeycomb pigment network (three plane waves 60 degrees apart), dots/globules, regression areas, lacunae,
       arborizing vessels, scale, milia-like cysts.
     * **Artefacts** (each switchable in :class:`PhantomConfig`): hairs, ruler
@@ -43,7 +61,7 @@ label  name          what it looks like here
 =====  ============  =====================================================================
 0      akiec-like    large, pink-red, scaly (white flakes), diffuse border
 1      bcc-like      pinkish translucent, branching red vessels, blue-grey ovoid nests
-2      bkl-like      waxy light brown, sharp border, cerebriform fissures, milia-like cysts
+2      bkl-like      waxy light brown, mottled, cerebriform fissures, milia-like cysts
 3      df-like       small-medium brown ring with a delicate network and a pale centre
 4      mel-like      larger, asymmetric, irregular border, 3-4 colours incl. black and blue-grey
 5      nv-like       small, round, regular border, one or two browns, regular network/globules
@@ -53,7 +71,10 @@ label  name          what it looks like here
 Colours, lesion-area medians and artefact frequencies are calibrated on
 published HAM10000 figures (skin pinkish with R > B > G; per-class median lesion
 area fraction from 0.10 for vascular to 0.40 for actinic lesions; about 18% of
-lesions touch the image border).
+lesions touch the image border). Texture is calibrated on HAM10000 at 64 px
+(:mod:`medgan_nb.metrics.texture`): power-spectrum slope about -3, border 10-90%
+width about 5 px, low grey-level co-occurrence contrast inside the lesion; each
+within 20% of the real medians over all classes (``benchmarks/bench_texture.py``).
 
 Attributes (per image, in ``PhantomBatch.attributes``)
     ``area_fraction``  fraction of the image covered by the mask;
