@@ -195,7 +195,7 @@ for _name, _cells in _NOISE_GRIDS.items():
     _offset += _cells * _cells
 _N_NOISE = _offset
 #: Gaussian point-spread function of the dermoscope's optics: sigma as a fraction of the image width.
-OPTICAL_BLUR = 0.016
+OPTICAL_BLUR = 0.013
 _CHUNK = 64  # images rendered together: big enough to vectorise, small enough to stay in cache
 
 
@@ -393,14 +393,24 @@ def _texture_tile(size: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=16)
-def _blur_matrix(size: int) -> np.ndarray:
-    """Return the (size, size) matrix that applies the optics' 1-D Gaussian blur (sigma scales with size)."""
-    # Blurring as two matrix products B X B^T runs the whole batch through BLAS, several times
-    # faster than scipy.ndimage.gaussian_filter image by image; the matrix is that filter's own
-    # response to each unit impulse, so the result is the same.
+def _blur_blocks(size: int) -> tuple[tuple[int, int, int, int, np.ndarray], ...]:
+    """Return the optics' 1-D Gaussian blur (sigma = OPTICAL_BLUR * size) as band blocks (start, stop, lo, hi, B[start:stop, lo:hi])."""
+    # The blur is the matrix B that scipy's gaussian_filter1d applies (its response to each unit
+    # impulse, reflecting at the edges), used as matrix products B X B^T: BLAS runs a whole batch
+    # far faster than filtering image by image. B is banded (zero beyond 4 sigma), so it is cut into
+    # blocks of rows that each only touch the columns lo:hi, which skips the zeros.
     from scipy.ndimage import gaussian_filter1d
 
-    return gaussian_filter1d(np.eye(size, dtype=np.float32), OPTICAL_BLUR * size, axis=0, mode="reflect")
+    matrix = gaussian_filter1d(np.eye(size, dtype=np.float32), OPTICAL_BLUR * size, axis=0, mode="reflect")
+    rows, columns = np.nonzero(matrix)
+    reach = int(np.abs(rows - columns).max())
+    width = max(16, 2 * reach)
+    blocks = []
+    for start in range(0, size, width):
+        stop = min(start + width, size)
+        lo, hi = max(0, start - reach), min(size, stop + reach)
+        blocks.append((start, stop, lo, hi, np.ascontiguousarray(matrix[start:stop, lo:hi])))
+    return tuple(blocks)
 
 
 def _optical_blur(layers: np.ndarray) -> np.ndarray:
@@ -408,11 +418,13 @@ def _optical_blur(layers: np.ndarray) -> np.ndarray:
     # One matrix product per image (stacked matmul), so each image's result is the same whatever the
     # batch; results go back into ``layers`` through one scratch buffer, because fresh large arrays
     # (page faults) cost more here than the arithmetic.
-    matrix = _blur_matrix(layers.shape[-1])
+    blocks = _blur_blocks(layers.shape[-1])
     scratch = np.empty_like(layers[0])
     for layer in layers:
-        np.matmul(layer, matrix.T, out=scratch)                              # blur along x
-        np.matmul(matrix, scratch, out=layer)                                # then along y
+        for start, stop, lo, hi, band in blocks:                               # along x: X B^T
+            np.matmul(layer[..., lo:hi], band.T, out=scratch[..., start:stop])
+        for start, stop, lo, hi, band in blocks:                               # along y: B (X B^T)
+            np.matmul(band, scratch[:, lo:hi, :], out=layer[:, start:stop, :])
     return layers
 
 
@@ -675,7 +687,7 @@ def _paint_bcc(lesion: _Lesion):
     w = np.concatenate([a.reshape(n, -1) for a in widths], axis=1)
     image = np.broadcast_to(np.arange(n)[:, None], y.shape)
     vessels = _splat(n, size, image, y, x, w) * _smoothstep((1.05 - lesion.d) / 0.2)
-    components.append(("red", np.array([[0.78, 0.26, 0.38]], np.float32) ** lesion.gamma[:, None], 0.9 * vessels))
+    components.append(("red", np.array([[0.78, 0.26, 0.38]], np.float32) ** lesion.gamma[:, None], 0.8 * vessels))
     return "red", base, components
 
 
@@ -951,9 +963,11 @@ def _add_hairs(image: np.ndarray, rows: np.ndarray, u: np.ndarray, switch: np.nd
     active = np.broadcast_to((np.arange(_MAX_HAIRS)[None, :] < count[:, None])[..., None], x.shape)
     image_index = np.broadcast_to(np.arange(m)[:, None, None], x.shape)
     cover = _splat(m, size, image_index[active], (y * size - 0.5)[active], (x * size - 0.5)[active], width[active])
+    visible = cover.reshape(m, -1).max(axis=1) > 0.5
+    cover = _optical_blur(cover[None])[0]                                     # seen through the same optics
     darkness = (0.15 + 0.2 * switch[rows, 15])[:, None, None]
     image[:, rows] *= 1.0 - cover * (1.0 - darkness)
-    return cover.reshape(m, -1).max(axis=1) > 0.5
+    return visible
 
 
 def _add_ruler(image: np.ndarray, rows: np.ndarray, switch: np.ndarray) -> None:
@@ -972,7 +986,7 @@ def _add_ruler(image: np.ndarray, rows: np.ndarray, switch: np.ndarray) -> None:
     y = np.select([edge_id == 0, edge_id == 1, edge_id == 2], [size - 1 - t, t, s], s)
     x = np.select([edge_id == 0, edge_id == 1, edge_id == 2], [s, s, t], size - 1 - t)
     cover = _splat(m, size, np.broadcast_to(np.arange(m)[:, None], y.shape), y, x, max(0.45, 0.5 * size / 64))
-    image[:, rows] *= 1.0 - 0.85 * cover
+    image[:, rows] *= 1.0 - 0.85 * _optical_blur(cover[None])[0]
 
 
 def _add_bubbles(image: np.ndarray, rows: np.ndarray, u: np.ndarray, switch: np.ndarray) -> None:
@@ -990,6 +1004,7 @@ def _add_bubbles(image: np.ndarray, rows: np.ndarray, u: np.ndarray, switch: np.
                  (cx + r * np.cos(ring))[active], max(0.45, 0.45 * scale))
     outer = _splat(m, size, image_index[active], (cy + (r + scale) * np.sin(ring))[active],
                    (cx + (r + scale) * np.cos(ring))[active], max(0.4, 0.35 * scale))
+    rim, outer = _optical_blur(np.stack([rim, outer]))
     image[:, rows] *= 1.0 - 0.3 * outer
     image[:, rows] += 0.75 * rim * (250.0 - image[:, rows])
 
@@ -1006,7 +1021,7 @@ def _add_glints(image: np.ndarray, rows: np.ndarray, u: np.ndarray, switch: np.n
     image_index = np.broadcast_to(np.arange(m)[:, None], active.shape)
     cover = _splat(m, size, image_index[active], gy[active], gx[active],
                    max(0.45, 0.7 * size / 64) * (0.5 + g[..., 0][active]))
-    image[:, rows] += 0.9 * cover * (255.0 - image[:, rows])
+    image[:, rows] += 0.9 * _optical_blur(cover[None])[0] * (255.0 - image[:, rows])
 
 
 def _add_vignette(image: np.ndarray, rows: np.ndarray, switch: np.ndarray) -> None:
