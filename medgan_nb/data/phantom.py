@@ -39,13 +39,13 @@ What an image is made of (all procedural, vectorised numpy, deterministic by see
 
       with :math:`S` the skin colour, :math:`\delta` a smoothly varying pigment density
       (+-25%, finely mottled) and :math:`G_\sigma` the optics' Gaussian point-spread
-      function, :math:`\sigma` = ``OPTICAL_BLUR`` (1.6%) of the image width. A lesion is
+      function, :math:`\sigma` = ``OPTICAL_BLUR`` (1.3%) of the image width. A lesion is
       therefore darker than the skin on any skin tone, mainly in green and blue, as
       in real dermoscopy. :math:`T` is painted from the dermoscopic colours light
       brown, dark brown, black, blue-grey, red and white, as blotches and gradients
       with soft edges (e.g. nv-like pigment fades from a dark centre outwards); the
       blur then softens every painted structure as a lens would. The skin's pores are
-      seen through the same optics.
+      seen through the same optics, and so are the artefacts (hairs, ruler, bubbles, glints).
     * **Structures**: honeycomb pigment network (three plane waves 60 degrees apart), dots/globules, regression areas, lacunae,
       arborizing vessels, scale, milia-like cysts.
     * **Artefacts** (each switchable in :class:`PhantomConfig`): hairs, ruler
