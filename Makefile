@@ -6,7 +6,7 @@
 #                   tests/baselines/<PROFILE>.json (bounds are kept; review the change with git diff)
 #   make test       unit tests + every notebook under the smoke profile
 #   make lab        JupyterLab with ipywidgets working
-#   make bench      benchmarks (phantom throughput, DCGAN training speed, DiffAugment overhead)
+#   make bench      benchmarks (phantom throughput and texture, DCGAN training speed, DiffAugment overhead, ...)
 #   make colab-links  rewrite the Colab badges and install lines from medgan_nb.runtime.REPOSITORY
 #   make clean      remove runs/, caches and executed outputs (keeps .venv and data/)
 PYTHON ?= python3
@@ -51,6 +51,7 @@ lab: setup
 
 bench: setup
 	$(PY) benchmarks/bench_phantom.py --json runs/bench/phantom.json
+	$(PY) benchmarks/bench_texture.py --json runs/bench/texture.json
 	$(PY) benchmarks/bench_dcgan.py --json runs/bench/dcgan.json
 	$(PY) benchmarks/bench_augment.py --json runs/bench/augment.json
 
