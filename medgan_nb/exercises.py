@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ExerciseCheckFailed", "check_close", "check_equal", "check_shape", "check_true", "passed"]
+__all__ = ["ExerciseCheckFailed", "attempt", "check_close", "check_equal", "check_shape", "check_true", "passed"]
 
 
 class ExerciseCheckFailed(AssertionError):
@@ -75,6 +75,17 @@ def check_true(exercise: str, condition: bool, *, what: str, expected: Any = "Tr
     """Return None when ``condition`` holds, else raise with ``what`` (a sentence) and the hint."""
     if not condition:
         _fail(exercise, what, expected, got, hint)
+
+
+def attempt(exercise: str, function: Any, *args: Any, **kwargs: Any) -> Any:
+    """Return ``function(*args, **kwargs)``; a stub that still raises NotImplementedError fails the check helpfully."""
+    try:
+        return function(*args, **kwargs)
+    except NotImplementedError:
+        raise ExerciseCheckFailed(
+            f"{exercise}: not answered yet: `{getattr(function, '__name__', 'the function')}` still raises "
+            "NotImplementedError.\n  hint: replace the `raise NotImplementedError()` line in the cell above with "
+            "your code, run that cell, then run this check again.") from None
 
 
 def passed(exercise: str) -> None:

@@ -33,3 +33,15 @@ def test_check_equal_shape_and_true():
         check_shape("Ex", torch.zeros(3, 2), (2, 3))
     with pytest.raises(ExerciseCheckFailed, match="must rise"):
         check_true("Ex", False, what="the curve must rise")
+
+
+def test_attempt_returns_the_answer_and_turns_a_stub_into_a_helpful_failure():
+    from medgan_nb.exercises import attempt
+
+    assert attempt("Ex", lambda a, b: a + b, 2, 3) == 5
+
+    def discriminator_optimum(p_data, p_model):
+        raise NotImplementedError()
+
+    with pytest.raises(ExerciseCheckFailed, match="Ex 4: not answered yet: `discriminator_optimum` still raises"):
+        attempt("Ex 4", discriminator_optimum, 0.5, 0.5)
