@@ -52,7 +52,8 @@ def test_resume_on_cuda_continues_exactly(tmp_path):
     def run(directory, steps, resume):
         torch.manual_seed(0)
         generator, discriminator = build_dcgan(image_size=32, latent_dim=16, width=16)
-        return train_gan(generator, discriminator, _images(), _config(directory, steps), resume=resume)
+        return train_gan(generator, discriminator, _images(), _config(directory, steps),
+                         resume=directory if resume else None)
 
     straight = run(tmp_path / "straight", 10, False)
     run(tmp_path / "split", 5, False)
