@@ -181,6 +181,7 @@ def execute_notebook(
     parameters: dict[str, Any] | None = None,
     kernel_name: str | None = None,
     progress: bool = False,
+    log_output: bool = False,
 ) -> dict[str, Any]:
     """Execute one notebook with papermill into ``out_root`` and return a summary row.
 
@@ -214,7 +215,7 @@ def execute_notebook(
             kernel_name=kernel_name or "python3",
             cwd=str(notebook.parent),
             progress_bar=progress,
-            log_output=False,
+            log_output=log_output,  # stream the cells' output to this process's log (long GPU runs)
             execution_timeout=CELL_TIMEOUT_SECONDS[profile],
         )
     except pm.PapermillExecutionError as exc:  # an exception inside a cell: say which cell and why
@@ -352,14 +353,20 @@ def run_notebooks(
     books: list[Path],
     out_root: Path,
     parameters: dict[str, Any] | None = None,
+    log_output: bool = False,
 ) -> list[dict[str, Any]]:
-    """Execute ``books`` one after another (a failure does not stop the others) and return their rows."""
+    """Execute ``books`` one after another (a failure does not stop the others) and return their rows.
+
+    The summary files are rewritten after every notebook, so a run that is stopped
+    part-way (a time limit, a lost machine) keeps the rows of the notebooks it finished.
+    """
     rows = []
     for book in books:
         print(f"[{len(rows) + 1}/{len(books)}] {book.name} (profile={profile}) ...", flush=True)
-        row = execute_notebook(book, out_root, profile, parameters)
+        row = execute_notebook(book, out_root, profile, parameters, log_output=log_output)
         print(f"    {row['status']} in {row['seconds']:.1f}s", flush=True)
         rows.append(row)
+        write_summary(rows, out_root, profile)
     return rows
 
 
@@ -371,6 +378,7 @@ def build_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--data-root", default=None, help="folder holding the dataset files")
     parser.add_argument("--only", nargs="*", default=None, help="notebook name prefixes, e.g. 00 02")
     parser.add_argument("--out", default=None, help="output folder (default: runs/<profile>)")
+    parser.add_argument("--log-output", action="store_true", help="print every cell's output as it runs")
     # Where the notebooks are (default: <project>/notebooks); the tests point it at throwaway notebooks.
     parser.add_argument("--notebooks-dir", default=None, help=argparse.SUPPRESS)
     return parser
@@ -391,7 +399,7 @@ def execute_from_args(args: argparse.Namespace) -> tuple[list[dict[str, Any]], P
         return None
     out_root = Path(args.out) if args.out else root / "runs" / args.profile
     params = {"dataset": args.dataset, "data_root": args.data_root}
-    return run_notebooks(args.profile, books, out_root, params), out_root
+    return run_notebooks(args.profile, books, out_root, params, log_output=args.log_output), out_root
 
 
 def main(argv: list[str] | None = None) -> int:
