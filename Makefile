@@ -5,6 +5,7 @@
 #   make baselines  (smoke profile unless PROFILE=...) execute the notebooks and record their metrics next to the bounds in
 #                   tests/baselines/<PROFILE>.json (bounds are kept; review the change with git diff)
 #   make test       unit tests + every notebook under the smoke profile
+#   make test-browser  the widgets of notebooks 01 and 02 in JupyterLab, in headless Chromium (needs `chromium`)
 #   make lab        JupyterLab with ipywidgets working
 #   make bench      benchmarks (phantom throughput and texture, DCGAN training speed, DiffAugment overhead, ...)
 #   make colab-links  rewrite the Colab badges and install lines from medgan_nb.runtime.REPOSITORY
@@ -21,7 +22,7 @@ export MPLBACKEND ?= Agg
 export PYTHONUNBUFFERED := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup notebooks baselines test lab bench clean distclean colab-links
+.PHONY: setup notebooks baselines test test-browser lab bench clean distclean colab-links
 
 setup: $(VENV)/.installed
 
@@ -46,7 +47,13 @@ baselines: setup
 # two pytest workers (one per core of the CI machine), each with one thread per process; TEST_WORKERS=0 runs serially
 TEST_WORKERS ?= 2
 test: setup
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS)) $(PYTEST_ARGS)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS)) -m "not browser" $(PYTEST_ARGS)
+
+# JupyterLab in headless Chromium (Debian's `chromium` package) driven by Playwright; skips, saying why,
+# when the browser is missing. Screenshots land in runs/browser/.
+test-browser: setup
+	$(PY) -m pip install --quiet --progress-bar off -r requirements-browser.txt
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -m browser -rs -v tests/test_browser.py $(PYTEST_ARGS)
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks
