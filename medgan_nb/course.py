@@ -29,7 +29,8 @@ answer cell by "YOUR ANSWER HERE"; :func:`medgan_nb.exercises.attempt` turns the
 error into a check failure that tells the student what to do. Three steps of
 ``generate_assignment`` are left out because they need an nbgrader course directory:
 ``IncludeHeaderFooter`` (a header notebook file), ``InstantiateTests`` (autotest templates,
-which these notebooks do not use) and ``SaveCells`` (nbgrader's gradebook database).
+which these notebooks do not use) and ``SaveCells`` (nbgrader's gradebook database). None of
+them changes a cell here, so the result is what ``nbgrader generate_assignment`` releases.
 
 Command line (``make student``)::
 
