@@ -5,11 +5,11 @@
 #   make baselines  (smoke profile unless PROFILE=...) execute the notebooks and record their metrics next to the bounds in
 #                   tests/baselines/<PROFILE>.json (bounds are kept; review the change with git diff)
 #   make test       unit tests + every notebook under the smoke profile
-#   make student    the student edition of every notebook (solutions stubbed, answers blanked, outputs cleared)
-#                   in dist/student/, made with nbgrader's preprocessors (python -m medgan_nb.course student)
 #   make lab        JupyterLab with ipywidgets working
 #   make bench      benchmarks (phantom throughput and texture, DCGAN training speed, DiffAugment overhead, ...)
 #   make colab-links  rewrite the Colab badges and install lines from medgan_nb.runtime.REPOSITORY
+#   make student    the student edition of every notebook (solutions stubbed, answers blanked, outputs cleared)
+#                   in dist/student/, made with nbgrader's preprocessors (python -m medgan_nb.course student)
 #   make clean      remove runs/, dist/, caches and executed outputs (keeps .venv and data/)
 PYTHON ?= python3
 VENV ?= .venv
@@ -23,7 +23,7 @@ export MPLBACKEND ?= Agg
 export PYTHONUNBUFFERED := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup notebooks baselines test student lab bench clean distclean colab-links
+.PHONY: setup notebooks baselines test lab bench clean distclean colab-links
 
 setup: $(VENV)/.installed
 
@@ -50,9 +50,6 @@ TEST_WORKERS ?= 2
 test: setup
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS)) $(PYTEST_ARGS)
 
-student: setup
-	$(PY) -m medgan_nb.course student
-
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks
 
@@ -64,6 +61,10 @@ bench: setup
 
 colab-links: setup
 	$(PY) -m medgan_nb.colab
+
+.PHONY: student
+student: setup
+	$(PY) -m medgan_nb.course student
 
 clean:
 	rm -rf runs dist .pytest_cache data/cache
