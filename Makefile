@@ -9,7 +9,9 @@
 #   make lab        JupyterLab with ipywidgets working
 #   make bench      benchmarks (phantom throughput and texture, DCGAN training speed, DiffAugment overhead, ...)
 #   make colab-links  rewrite the Colab badges and install lines from medgan_nb.runtime.REPOSITORY
-#   make clean      remove runs/, caches and executed outputs (keeps .venv and data/)
+#   make student    the student edition of every notebook (solutions stubbed, answers blanked, outputs cleared)
+#                   in dist/student/, made with nbgrader's preprocessors (python -m medgan_nb.course student)
+#   make clean      remove runs/, dist/, caches and executed outputs (keeps .venv and data/)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -67,8 +69,12 @@ bench: setup
 colab-links: setup
 	$(PY) -m medgan_nb.colab
 
+.PHONY: student
+student: setup
+	$(PY) -m medgan_nb.course student
+
 clean:
-	rm -rf runs .pytest_cache data/cache
+	rm -rf runs dist .pytest_cache data/cache
 	find . -name __pycache__ -type d -not -path './$(VENV)/*' -prune -exec rm -rf {} +
 
 distclean: clean

@@ -25,6 +25,7 @@ ALLOWED = {
     "baselines": {"runtime", "notebook"},
     "colab": {"runtime"},
     "exercises": {"runtime"},
+    "course": {"runtime"},  # the student edition (nbgrader) and the exercise convention's checks
 }
 
 
