@@ -39,6 +39,7 @@ from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 
 from ..models.sampling import model_device, sample_images
+from .checks import check_finite_images, check_image_pair
 from .features import check_images, default_extractor
 
 MIN_SAMPLES = 2  # a covariance needs at least two points
@@ -52,6 +53,8 @@ def features_of(
     """Return the features (N, D) on the CPU of images (N, 3, H, W) in [-1, 1], computed in batches."""
     extractor = extractor or default_extractor()
     check_images(images)
+    if len(images):
+        check_finite_images(images)  # NaNs or a [0, 255] range would give meaningless features
     device = model_device(extractor)
     chunks = []
     with torch.no_grad():
@@ -78,6 +81,7 @@ def frechet_distance(
                 f"{name} has {len(images)} image(s); a Fréchet distance needs at least {MIN_SAMPLES} per set "
                 "(and preferably more than the feature size D) - generate or load more images"
             )
+    check_image_pair(real_images, fake_images)  # same size, same [-1, 1] range, no NaNs
     device = model_device(extractor)
     # torchmetrics keeps the running sums in float64 and computes
     # ||mu_r - mu_g||^2 + Tr(S_r + S_g - 2 (S_r S_g)^{1/2}) from them.
