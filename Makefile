@@ -43,8 +43,10 @@ baselines: setup
 	$(PY) -m medgan_nb.baselines --profile $(if $(filter file,$(origin PROFILE)),smoke,$(PROFILE)) \
 		$(if $(ONLY),--only $(ONLY))
 
+# two pytest workers (one per core of the CI machine), each with one thread per process; TEST_WORKERS=0 runs serially
+TEST_WORKERS ?= 2
 test: setup
-	$(PY) -m pytest $(PYTEST_ARGS)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS)) $(PYTEST_ARGS)
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks
