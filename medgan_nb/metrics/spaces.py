@@ -43,9 +43,10 @@ from ..data.sources import LesionDataset, cache_dir
 from .features import FEATURE_IMAGE_SIZE, LesionFeatureExtractor, check_images
 
 SPACES = ("domain", "multilayer", "random", "inception")
-#: The space the kit measures in unless told otherwise; chosen by the sensitivity table (see the module docstring
-#: of medgan_nb.metrics.sensitivity for the evidence).
-RECOMMENDED_SPACE = "multilayer"
+#: The space the kit measures in unless told otherwise, chosen by the sensitivity table (the module docstring of
+#: medgan_nb.metrics.sensitivity gives the phantom's numbers): the random stand-in passes every check there with
+#: the largest weakest effect. The verdict depends on the data: notebook 07 recomputes it for the chosen dataset.
+RECOMMENDED_SPACE = "random"
 ENCODER_VERSION = 2  # bump when the architecture or training changes: it is part of the cache key
 ENCODER_IMAGE_SIZE = FEATURE_IMAGE_SIZE  # every image is resized to 64 px before the encoder
 
