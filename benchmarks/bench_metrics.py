@@ -83,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.n} real vs {args.n} generated 64x64 images, space {RECOMMENDED_SPACE!r}, D = {real.shape[1]}; "
           f"features {'computed in %.1f s and cached' % feature_seconds if feature_seconds else 'read from the cache'}; "
           f"{torch.get_num_threads()} threads")
+    # One small call of each first: the first linear-algebra call of a process loads its libraries (seconds).
+    frechet_distance_from_features(real[:300], fake[:300])
+    kid_from_features(real[:300], fake[:300], subsets=2, subset_size=100)
+    prdc(real[:300], fake[:300], k=5)
     fd, fd_s = timed(frechet_distance_from_features, real, fake)
     kid, kid_s = timed(kid_from_features, real, fake, subsets=100, subset_size=1000)
     scores, prdc_s = timed(prdc, real, fake, k=5)
