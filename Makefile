@@ -65,6 +65,7 @@ bench: setup
 	$(PY) benchmarks/bench_texture.py --json runs/bench/texture.json
 	$(PY) benchmarks/bench_dcgan.py --json runs/bench/dcgan.json
 	$(PY) benchmarks/bench_augment.py --json runs/bench/augment.json
+	$(PY) benchmarks/bench_metrics.py --json runs/bench/metrics.json
 
 colab-links: setup
 	$(PY) -m medgan_nb.colab

@@ -20,9 +20,11 @@ We do not re-implement the formula: torchmetrics'
 extractor (``feature=``); it calls the module on each batch we pass to
 ``update`` (float images in [-1, 1], unchanged, since the module is custom)
 and reads the feature size from its ``num_features`` attribute. The default
-module is the kit's :class:`~medgan_nb.metrics.features.LesionFeatureExtractor`
-(random conv + colour statistics, no download), so the value is a *Fréchet
-distance in the kit's feature space*, not an Inception FID.
+module is the session's evaluation space, chosen once per notebook with
+:func:`medgan_nb.metrics.spaces.use_feature_space` (until then the kit's fixed
+:class:`~medgan_nb.metrics.features.LesionFeatureExtractor`: random conv +
+colour statistics, no download), so the value is a *Fréchet distance in the
+kit's feature space*, not an Inception FID.
 
 Sample sizes: :math:`\Sigma` is a :math:`D \times D` matrix estimated from
 :math:`N` images, so it has rank at most :math:`N - 1`. With :math:`N < D`
@@ -39,7 +41,9 @@ from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 
 from ..models.sampling import model_device, sample_images
-from .features import check_images, default_extractor
+from .checks import check_finite_images, check_image_pair
+from .features import check_images
+from .spaces import evaluation_extractor
 
 MIN_SAMPLES = 2  # a covariance needs at least two points
 
@@ -50,8 +54,10 @@ def features_of(
     batch_size: int = 256,
 ) -> torch.Tensor:
     """Return the features (N, D) on the CPU of images (N, 3, H, W) in [-1, 1], computed in batches."""
-    extractor = extractor or default_extractor()
+    extractor = extractor or evaluation_extractor()
     check_images(images)
+    if len(images):
+        check_finite_images(images)  # NaNs or a [0, 255] range would give meaningless features
     device = model_device(extractor)
     chunks = []
     with torch.no_grad():
@@ -70,7 +76,7 @@ def frechet_distance(
     batch_size: int = 256,
 ) -> float:
     r"""Return the Fréchet distance :math:`d^2` between the feature Gaussians of two image sets (lower = closer)."""
-    extractor = extractor or default_extractor()
+    extractor = extractor or evaluation_extractor()
     for name, images in (("real_images", real_images), ("fake_images", fake_images)):
         check_images(images, name)
         if len(images) < MIN_SAMPLES:
@@ -78,6 +84,7 @@ def frechet_distance(
                 f"{name} has {len(images)} image(s); a Fréchet distance needs at least {MIN_SAMPLES} per set "
                 "(and preferably more than the feature size D) - generate or load more images"
             )
+    check_image_pair(real_images, fake_images)  # same size, same [-1, 1] range, no NaNs
     device = model_device(extractor)
     # torchmetrics keeps the running sums in float64 and computes
     # ||mu_r - mu_g||^2 + Tr(S_r + S_g - 2 (S_r S_g)^{1/2}) from them.
