@@ -33,6 +33,10 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	@test -x $(PY) || { echo "Creating $(VENV) with $$($(PYTHON) --version)"; $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install --quiet --progress-bar off -r requirements.txt
 	$(PY) -m pip install --quiet --progress-bar off --no-deps -e .
+	@# pyradiomics (FRD's feature extractor) only builds without build isolation; without it FRD says it is unavailable
+	$(PY) -m pip install --quiet --progress-bar off setuptools wheel
+	$(PY) -m pip install --quiet --progress-bar off --no-build-isolation "pyradiomics==3.0.1" || \
+		echo "pyradiomics did not build here: medgan_nb.metrics.frd will report FRD as unavailable"
 	@$(PY) -c 'import medgan_nb, torch; print("medgan_nb", medgan_nb.__version__, "with torch", torch.__version__, "ready in $(VENV)")'
 	@touch $@
 
