@@ -158,6 +158,19 @@ def test_monitor_records_train_and_heldout_outputs_every_k_steps():
         DiscriminatorMonitor(images, heldout).final_gap
 
 
+@pytest.mark.parametrize("policy", ["colour", "color,flip"])
+def test_an_unknown_augmentation_policy_fails_before_any_training(policy):
+    with pytest.raises(ValueError, match=r"unknown DiffAugment policy '(colour|flip)'.*valid choices: color, translation, cutout"):
+        loss_zoo.run_small_data_experiment(_images(20), _images(8), n_images=16, n_monitor=8, every=1, policy=policy,
+                                           **{**TINY, "steps": 10_000})
+
+
+def test_an_unknown_family_in_the_small_data_experiment_fails_before_any_training():
+    with pytest.raises(ValueError, match="unknown GAN family 'dcgann'; known families: dcgan"):
+        loss_zoo.run_small_data_experiment(_images(20), _images(8), n_images=16, n_monitor=8, every=1, family="dcgann",
+                                           **{**TINY, "steps": 10_000})
+
+
 def test_small_data_experiment_refuses_more_images_than_it_has():
     with pytest.raises(ValueError, match="n_images=50 is more than the 20 training images; lower n_images"):
         loss_zoo.run_small_data_experiment(_images(20), _images(8), n_images=50, n_monitor=8, every=1, **TINY)

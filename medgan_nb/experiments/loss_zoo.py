@@ -44,6 +44,7 @@ import torch
 from torch import nn
 
 from .. import viz
+from ..augment import parse_policy
 from ..metrics.fid import frechet_distance, sample_generator
 from ..metrics.spectrum import radial_power_spectrum
 from ..models import build_family, family_settings, get_family
@@ -139,10 +140,14 @@ def zoo_table(entries: dict[str, ZooEntry], fd_untrained: float, fd_floor: float
 def zoo_verdict(table: pd.DataFrame) -> str:
     """Return the printed verdict: the loss with the lowest distance, the fastest per step, the fastest in images/s."""
     best, quickest, busiest = table["fd"].idxmin(), table["ms / step"].idxmin(), table["images/s"].idxmax()
+    reference = table["ms / step"].get("dcgan", table.loc[quickest, "ms / step"])  # cost unit: the plain DCGAN step
+    reference_name = "dcgan" if "dcgan" in table.index else quickest
+    costs = ", ".join(f"{name} {ms / reference:.1f}x" for name, ms in table["ms / step"].items())
     return (f"lowest distance: {best} ({table.loc[best, 'fd']:.3f}, {table.loc[best, 'fd / untrained']:.0%} of untrained)\n"
             f"fastest per generator step: {quickest} ({table.loc[quickest, 'ms / step']:.0f} ms/step, "
             f"{table.loc[quickest, 'train s']:.1f} s in all)\n"
-            f"most images/s through D: {busiest} ({table.loc[busiest, 'images/s']:.0f} images/s)")
+            f"most images/s through D: {busiest} ({table.loc[busiest, 'images/s']:.0f} images/s)\n"
+            f"time per generator step relative to {reference_name}: {costs}")
 
 
 def plot_sample_grids(groups: dict[str, Tensor], n_show: int = 16, nrow: int = 8, columns: int = 2,
@@ -312,6 +317,8 @@ def run_small_data_experiment(images: Tensor, heldout: Tensor, *, n_images: int,
     """Return {"plain": run, "DiffAugment": run}: the same family trained on ``n_images`` images without and with augmentation."""
     if n_images > len(images):
         raise ValueError(f"n_images={n_images} is more than the {len(images)} training images; lower n_images")
+    get_family(family)  # an unknown family or policy fails here, before the first of the two runs trains
+    parse_policy(policy)
     chosen = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n_images]
     small = images[chosen]  # a random subset: real datasets list the images of one lesion together
     n_monitor = min(n_monitor, n_images, len(heldout))
