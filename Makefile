@@ -7,7 +7,7 @@
 #   make test       unit tests + every notebook under the smoke profile
 #   make test-browser  the widgets of notebooks 01 and 02 in JupyterLab, in headless Chromium (needs `chromium`)
 #   make lab        JupyterLab with ipywidgets working
-#   make bench      benchmarks (phantom throughput and texture, DCGAN training speed, DiffAugment overhead, ...)
+#   make bench      benchmarks (phantom throughput and texture, DCGAN training speed, DiffAugment overhead, the cost of each loss, ...)
 #   make colab-links  rewrite the Colab badges and install lines from medgan_nb.runtime.REPOSITORY
 #   make student    the student edition of every notebook (solutions stubbed, answers blanked, outputs cleared)
 #                   in dist/student/, made with nbgrader's preprocessors (python -m medgan_nb.course student)
@@ -70,6 +70,7 @@ bench: setup
 	$(PY) benchmarks/bench_dcgan.py --json runs/bench/dcgan.json
 	$(PY) benchmarks/bench_augment.py --json runs/bench/augment.json
 	$(PY) benchmarks/bench_metrics.py --json runs/bench/metrics.json
+	$(PY) benchmarks/bench_losses.py --json runs/bench/losses.json
 
 colab-links: setup
 	$(PY) -m medgan_nb.colab

@@ -152,3 +152,16 @@ def test_unknown_policy_names_the_value_and_the_choices(bad):
 def test_policy_must_be_a_string():
     with pytest.raises(ValueError, match="comma-separated string"):
         DiffAugment(["color"])
+
+
+def test_an_unknown_policy_in_the_training_config_stops_train_gan_before_the_first_step():
+    from medgan_nb.models.dcgan import build_dcgan
+    from medgan_nb.train import TrainConfig, train_gan
+
+    generator, discriminator = build_dcgan(image_size=32, width=4)
+    before = [p.detach().clone() for p in generator.parameters()]
+    config = TrainConfig(steps=1, batch_size=4, augment="color,flip", progress=False, sample_every=0)
+    with pytest.raises(ValueError, match=r"unknown DiffAugment policy 'flip' in 'color,flip'; valid choices: "
+                                         + ", ".join(POLICIES)):
+        train_gan(generator, discriminator, images(8), config)
+    assert all(torch.equal(a, b) for a, b in zip(before, generator.parameters()))  # nothing was trained
