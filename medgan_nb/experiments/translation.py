@@ -152,8 +152,20 @@ def plot_samples_per_mask(masks: Tensor, rows: dict[str, Tensor], title: str = "
 
 def mask_dice(images, masks) -> np.ndarray:
     """Return the Dice (N,) of the Otsu segmentation of each image against its mask."""
-    masks = np.asarray(torch.as_tensor(masks).bool().reshape(len(masks), *torch.as_tensor(masks).shape[-2:]))
-    return dice_score(segment_lesions(images), masks)
+    masks = torch.as_tensor(masks)
+    if masks.dim() == 4 and masks.shape[1] == 1:
+        masks = masks[:, 0]  # (N, 1, S, S), the generators' condition, -> (N, S, S)
+    if masks.dim() != 3:
+        raise ValueError(f"masks must have shape (N, S, S) or (N, 1, S, S), got {tuple(masks.shape)}; "
+                         "use a dataset's .masks or the condition the images were generated from")
+    if len(images) != len(masks):
+        raise ValueError(f"{len(images)} images but {len(masks)} masks: give exactly one mask per image "
+                         "(the mask each image was generated from)")
+    pictures = to_uint8_images(images)  # uint8 (N, S, S, 3), whether float NCHW or uint8 NHWC came in
+    if pictures.shape[1:3] != tuple(masks.shape[1:]):
+        raise ValueError(f"images are {pictures.shape[1]}x{pictures.shape[2]} but masks {masks.shape[1]}x"
+                         f"{masks.shape[2]}; load both at one size (load_dataset(..., size=S))")
+    return dice_score(segment_lesions(pictures), masks.bool().numpy())
 
 
 def dice_verdict(name: str, generated: float, real: float) -> str:
@@ -364,7 +376,8 @@ def plot_restoration_scores(scores: dict[str, dict[str, np.ndarray]], title: str
                           (axes[1], "ssim", "SSIM vs true hair-free image (0-1)")):
         means = [scores[name][key].mean() for name in names]
         spreads = [scores[name][key].std() for name in names]
-        ax.bar(names, means, yerr=spreads, capsize=4, color=["0.6", "tab:orange", "tab:blue"][: len(names)])
+        ax.bar(names, means, yerr=spreads, capsize=4, color=["0.6", "0.8", "tab:orange", "tab:blue"][: len(names)])
+        ax.tick_params(axis="x", labelrotation=20, labelsize=8)
         ax.set_ylabel(unit)
         ax.set_xlabel("method")
         ax.set_title(f"mean {key.upper()} (higher is better)")
