@@ -171,7 +171,9 @@ def mask_dice(images, masks) -> np.ndarray:
 def dice_verdict(name: str, generated: float, real: float) -> str:
     """Return a one-line verdict comparing a family's mean mask Dice with the real pairs' Dice."""
     ratio = generated / real if real > 0 else float("nan")
-    if ratio >= 0.9:
+    if ratio >= 1.1:  # Otsu finds a clean painted lesion more easily than one under hairs, rulers and glints
+        judgement = "follows its masks at least as well as real images do (its lesions are easier to segment)"
+    elif ratio >= 0.9:
         judgement = "respects its masks about as well as real images do"
     elif ratio >= 0.6:
         judgement = "follows its masks only partly"
