@@ -9,7 +9,9 @@ with the input mask,
     \mathrm{Dice}(S(\hat x), m) = \frac{2\,|S(\hat x) \cap m|}{|S(\hat x)| + |m|},
 
 beside the same number on real pairs, :math:`\mathrm{Dice}(S(x), m)`: Otsu is
-not a perfect segmenter, so the real pairs, not 1, are the ceiling.
+not a perfect segmenter, so the real pairs, not 1, are the reference (a painted
+lesion without hairs or glints can even be easier to segment than a real one),
+and the untrained generator's images the floor.
 
 **Hair removal with a ground truth.** The phantom renders the *same* lesion
 with and without hairs (same seed, ``PhantomConfig(hairs=...)``), so a hair
