@@ -24,6 +24,8 @@ TINY_COUNTS = {
     "01_gan_theory": {"steps": 20, "d_star_steps": 20, "sweep_steps": 10, "gan_steps_1d": 20, "d_only_steps": 10},
     "02_dcgan_skin_lesions": {"steps": 4, "n_images": 300, "n_eval": 60},
     "03_loss_zoo": {"steps": 2, "small_steps": 2, "n_images": 300, "n_eval": 60, "n_small": 100},
+    "06_masks_and_translation": {"steps": 2, "pix2pix_steps": 2, "cyclegan_steps": 2, "skin_tone_steps": 2,
+                                 "n_images": 300, "n_eval": 60, "n_translation": 80, "samples_per_mask": 2},
 }
 
 NOTEBOOKS = list_notebooks(ROOT)
