@@ -81,6 +81,31 @@ def channel_means(images) -> np.ndarray:
     return imgs.reshape(len(imgs), -1, 3).mean(axis=1)
 
 
+def compare_channel_means(real, generated) -> tuple[dict[str, dict[str, float]], str]:
+    """Return per-channel real vs generated mean colour (0-255) and a one-line verdict computed from them.
+
+    For each of R, G, B: the mean over images of each set, the real images' spread
+    (standard deviation of the per-image means: the whisker of
+    :func:`plot_channel_means`), the difference in percent of the real mean and in
+    units of that spread. The verdict names the channel that differs most and says
+    whether every difference stays within the real images' spread.
+    """
+    real_means, generated_means = channel_means(real), channel_means(generated)
+    table: dict[str, dict[str, float]] = {}
+    for c, name in enumerate(("red", "green", "blue")):
+        mu_real, sd_real, mu_gen = real_means[:, c].mean(), real_means[:, c].std(), generated_means[:, c].mean()
+        table[name] = {"real": float(mu_real), "generated": float(mu_gen), "real_std": float(sd_real),
+                       "percent": float(100 * (mu_gen - mu_real) / max(mu_real, 1e-9)),
+                       "in_std": float((mu_gen - mu_real) / max(sd_real, 1e-9))}
+    worst = max(table, key=lambda k: abs(table[k]["in_std"]))
+    within = all(abs(row["in_std"]) <= 1.0 for row in table.values())
+    verdict = (f"largest difference: {worst} mean {table[worst]['percent']:+.0f}% "
+               f"({table[worst]['in_std']:+.2f} real standard deviations); "
+               + ("every channel is within the spread of real images (the whiskers)" if within else
+                  "at least one channel is outside the spread of real images: the colours do not match yet"))
+    return table, verdict
+
+
 def plot_channel_means(groups: dict[str, object], title: str = "Mean intensity per channel"):
     """Bar chart of mean R, G, B (0-255, with std error bars) for each named image group; return the Figure."""
     fig, ax = plt.subplots(figsize=(7, 3.5))

@@ -47,8 +47,9 @@ def test_frechet_distance_orders_degradations(lesions):
     tinted = frechet_distance(reference, (heldout + torch.tensor([-0.2, 0.15, 0.2])[:, None, None]).clamp(-1, 1))
     noise = frechet_distance(reference, torch.rand_like(heldout) * 2 - 1)
     assert 0 < same < blurred < noise and same < tinted < noise, (same, blurred, tinted, noise)
-    # measured on this phantom: blur ~5x, tint ~200x, noise ~500x the real-vs-real distance
-    assert blurred > 3 * same and tinted > 3 * same, "degraded images should be clearly farther than new real ones"
+    # measured on the soft-bordered phantom: blur ~2.2x, tint ~200x, noise ~500x the real-vs-real distance (a
+    # phantom as smooth as real dermoscopy loses less to a sigma-2 blur than the old, crisp one did: 5x)
+    assert blurred > 1.6 * same and tinted > 3 * same, "degraded images should be clearly farther than new real ones"
     assert noise > 50 * same
 
 
@@ -116,3 +117,27 @@ def test_sample_generator_is_reproducible_and_viz_helpers_draw():
     assert widgets.draw_latent_directions(generator, torch.randn(4, 16), directions, [1, 0, -1]) is not None
     assert widgets.latent_explorer(generator, n_images=4).children
     assert default_extractor() is default_extractor()
+
+
+def test_random_subset_is_seeded_and_not_the_first_rows():
+    from medgan_nb.data import random_subset
+
+    images = torch.arange(100).float()[:, None, None, None].expand(100, 3, 2, 2)
+    first = random_subset(images, 10, seed=1)
+    assert first.shape == (10, 3, 2, 2) and torch.equal(first, random_subset(images, 10, seed=1))
+    assert not torch.equal(first, images[:10]) and len(set(first[:, 0, 0, 0].tolist())) == 10
+    assert len(random_subset(images, 500, seed=0)) == 100
+
+
+def test_channel_mean_verdict_is_computed_from_the_images():
+    from medgan_nb.viz import compare_channel_means
+
+    real = torch.zeros(50, 3, 4, 4)
+    real[:, 0] += torch.linspace(-0.2, 0.2, 50)[:, None, None]  # red varies between images
+    table, verdict = compare_channel_means(real, real.clone())
+    assert abs(table["red"]["in_std"]) < 1e-6 and "within the spread" in verdict
+    redder = real.clone()
+    redder[:, 0] += 0.5
+    table, verdict = compare_channel_means(real, redder)
+    assert table["red"]["percent"] > 20 and table["red"]["in_std"] > 1
+    assert verdict.startswith("largest difference: red") and "do not match" in verdict

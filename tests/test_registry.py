@@ -13,11 +13,14 @@ def test_every_family_builds_a_matching_pair_with_valid_settings(name):
     family = get_family(name)
     generator, discriminator = build_family(name, image_size=32, budget="smoke")
     z = torch.randn(3, generator.latent_dim)
-    condition = (torch.tensor([0, 3, 6]),) if family.conditioning == "class" else ()
+    condition = {"class": (torch.tensor([0, 3, 6]),), "mask": ((torch.rand(3, 1, 32, 32) > 0.5).float(),),
+                 "unpaired": (torch.rand(3, 6, 32, 32) * 2 - 1,), "none": ()}[family.conditioning]
     images = generator(z, *condition)
-    assert images.shape == (3, 3, 32, 32) and images.min() >= -1 and images.max() <= 1
-    assert discriminator(images, *condition).shape == (3,)
-    config = family_config(name, steps=5)
+    channels = 6 if family.conditioning == "unpaired" else 3  # CycleGAN: the (A, B) stack
+    assert images.shape == (3, channels, 32, 32) and images.min() >= -1 and images.max() <= 1
+    critic_condition = condition if family.conditioning in ("class", "mask") else ()
+    assert discriminator(images, *critic_condition).shape[0] == len(images)  # logits (or patch maps) per image
+    config = family_config(name, image_size=32, steps=5)
     assert isinstance(config, TrainConfig) and config.steps == 5
     assert set(family_settings(name)) <= set(TrainConfig.__dataclass_fields__)
 

@@ -326,7 +326,8 @@ DISTRIBUTED_SCRIPT = textwrap.dedent(
 def test_two_processes_with_gloo_train_one_model(tmp_path):
     script = tmp_path / "train_two.py"
     script.write_text(DISTRIBUTED_SCRIPT)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    # pinned to the CPU (gloo): on a machine with one GPU, nccl would put both processes on it
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "CUDA_VISIBLE_DEVICES": ""}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                str(script), str(tmp_path)]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
@@ -345,3 +346,80 @@ def test_two_processes_with_gloo_train_one_model(tmp_path):
     saved = torch.load(tmp_path / "checkpoints" / "checkpoint.pt", weights_only=True)
     assert saved["step"] == 3
     assert all(torch.equal(saved["generator"][name], rank0[name]) for name in rank0)
+
+
+def _poisoned_run(tmp_path, which: str, bad_step: int = 4):
+    """Train with a NaN put into the discriminator's or the generator's loss at ``bad_step``; return the models."""
+    current = {"step": 0}
+
+    def schedule(step, total, generator, discriminator):
+        current["step"] = step
+
+    def poison_images(x):  # the augment hook: NaN images reach D only at the bad step
+        return x * float("nan") if which == "discriminator" and current["step"] == bad_step else x
+
+    def poison_generator(batch):  # an extra generator term that is NaN at the bad step
+        bad = which == "generator" and batch.step == bad_step
+        return batch.fake.sum() * (float("nan") if bad else 0.0)
+
+    generator, discriminator = tiny_models()
+    config = quiet(steps=8, checkpoint_dir=str(tmp_path), checkpoint_every=1, device="cpu", schedule=schedule,
+                   augment=poison_images, generator_loss=poison_generator)
+    with pytest.raises(TrainingDiverged, match=rf"step {bad_step}: the {which} loss is nan") as error:
+        train_gan(generator, discriminator, tiny_data(), config)
+    return generator, discriminator, error.value, config
+
+
+@pytest.mark.parametrize("which", ["discriminator", "generator"])
+def test_nan_in_either_loss_leaves_both_models_at_the_last_checkpoint_and_training_resumes(tmp_path, which):
+    generator, discriminator, error, config = _poisoned_run(tmp_path, which)
+    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert saved["step"] == error.step - 1 == 3 and error.checkpoint == tmp_path / "checkpoint.pt"
+    for name, model in (("generator", generator), ("discriminator", discriminator)):
+        live = model.state_dict()
+        for key, value in saved[name].items():
+            assert torch.equal(live[key], value), f"live {name}.{key} differs from the last checkpoint"
+            if value.is_floating_point():
+                assert torch.isfinite(value).all()
+    # training goes on from the checkpoint once the cause is gone
+    generator, discriminator = tiny_models(seed=5)
+    resumed = train_gan(generator, discriminator, tiny_data(), quiet(steps=6, device="cpu"), resume=error.checkpoint)
+    assert resumed.history["step"][0] == 1 and resumed.steps == 6
+    assert all(math.isfinite(v) for v in resumed.history["loss_d"] + resumed.history["loss_g"])
+
+
+def test_resume_from_a_mid_run_checkpoint_with_critic_steps_penalty_and_sparse_logging(tmp_path):
+    """Stop at step 4 of 8 (n_critic 2, gradient penalty, log_every 2), resume: equal to 8 straight steps."""
+    settings = dict(steps=8, n_critic=2, gp_weight=10.0, loss="wasserstein", log_every=2, sample_every=2,
+                    n_samples=4, ema_decay=0.99, device="cpu")
+    generator, discriminator = tiny_models()
+    straight = train_gan(generator, discriminator, tiny_data(), quiet(**settings))
+
+    def stop_at_four(step, state):
+        state.stop = step == 4
+
+    generator, discriminator = tiny_models()
+    first = train_gan(generator, discriminator, tiny_data(), quiet(checkpoint_dir=str(tmp_path), **settings),
+                      callbacks=[stop_at_four])
+    assert first.steps == 4 and torch.load(first.checkpoint, weights_only=True)["step"] == 4
+    generator, discriminator = tiny_models(seed=42)
+    resumed = train_gan(generator, discriminator, tiny_data(), quiet(checkpoint_dir=str(tmp_path / "again"),
+                                                                     **settings), resume=first.checkpoint)
+    for name in ("generator", "discriminator", "ema_generator"):
+        expected, got = getattr(straight, name).state_dict(), getattr(resumed, name).state_dict()
+        for key in expected:
+            assert torch.equal(expected[key], got[key]), f"{name}.{key} differs after resume"
+    for column in LOSS_FIELDS:
+        assert straight.history[column] == resumed.history[column], column
+    assert [s for s, _ in straight.samples] == [s for s, _ in resumed.samples] == [0, 2, 4, 6, 8]
+    for (step, expected), (_, got) in zip(straight.samples, resumed.samples):
+        assert torch.equal(expected, got), f"sample grid of step {step} differs"
+    resumed_saved = torch.load(tmp_path / "again" / "checkpoint.pt", weights_only=True)
+    generator, discriminator = tiny_models()
+    straight_saved = train_gan(generator, discriminator, tiny_data(),
+                               quiet(checkpoint_dir=str(tmp_path / "straight"), **settings)).checkpoint
+    reference = torch.load(straight_saved, weights_only=True)
+    for optimizer in ("optimizer_g", "optimizer_d"):
+        for index, state in reference[optimizer]["state"].items():
+            for key, value in state.items():
+                assert torch.equal(value, resumed_saved[optimizer]["state"][index][key]), f"{optimizer} {key}"

@@ -6,7 +6,7 @@
     data = load_dataset("phantom", size=64)          # or "dermamnist", "ham10000", "isic-seg", "folder"
 """
 from .phantom import CLASS_NAMES, PhantomBatch, PhantomConfig, render_phantoms
-from .sources import KNOWN_DATASETS, LesionDataset, load_dataset
+from .sources import KNOWN_DATASETS, LesionDataset, load_dataset, random_subset
 
 __all__ = [
     "CLASS_NAMES",
@@ -15,5 +15,6 @@ __all__ = [
     "PhantomBatch",
     "PhantomConfig",
     "load_dataset",
+    "random_subset",
     "render_phantoms",
 ]

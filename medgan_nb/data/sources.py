@@ -89,6 +89,16 @@ HOW_TO_GET = "see data/README.md for where to get it and how to lay it out"
 # The dataset object
 # ----------------------------------------------------------------------------
 
+def random_subset(images: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor:
+    """Return ``n`` rows of ``images`` (or all, if fewer) drawn at random without replacement, seeded.
+
+    Use it instead of ``images[:n]``: real datasets list the images of one lesion
+    (or one class) together, so the first rows are not a fair sample.
+    """
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[: min(n, len(images))]
+    return images[order]
+
+
 class LesionDataset(torch.utils.data.Dataset):
     """Images (float32 N x 3 x H x W in [-1, 1]), labels, optional masks and per-image metadata of one split.
 

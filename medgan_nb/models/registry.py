@@ -22,6 +22,10 @@ from torch import nn
 
 from .conditional import build_biggan, build_cgan, build_projection_gan
 from .dcgan import build_dcgan
+from .progressive import build_progressive, progressive_schedule
+from .spade import build_spade
+from .stylegan import build_stylegan
+from .translation import build_cyclegan, build_pix2pix, cycle_loss, pix2pix_l1_loss
 
 BUDGETS = ("smoke", "cpu", "gpu")
 CONDITIONING = ("none", "class", "mask", "unpaired")
@@ -39,11 +43,18 @@ class Family:
     settings: dict[str, Any] = field(default_factory=dict)
     widths: dict[str, int] = field(default_factory=lambda: {"smoke": 8, "cpu": 32, "gpu": 64})
     build_options: dict[str, Any] = field(default_factory=dict)  # fixed keyword arguments of the builder
+    hooks: Callable[[int], dict[str, Any]] | None = None  # image_size -> engine hooks (schedule, generator_loss)
 
 
 def _dcgan(**options):
     def build(image_size: int, width: int, latent_dim: int = 100, **overrides):
         return build_dcgan(image_size=image_size, latent_dim=latent_dim, width=width, **{**options, **overrides})
+    return build
+
+
+def _sized(builder, **options):
+    def build(image_size: int, width: int, **overrides):
+        return builder(image_size=image_size, width=width, **{**options, **overrides})
     return build
 
 
@@ -78,6 +89,26 @@ FAMILIES: dict[str, Family] = {family.name: family for family in [
            _class_conditional(build_biggan), {"loss": "hinge", "lr_g": 1e-4, "lr_d": 4e-4, "betas": (0.0, 0.999),
                                               "ema_decay": 0.999},
            widths={"smoke": 8, "cpu": 24, "gpu": 48}),
+    Family("stylegan", "StyleGAN2-style (mapping net, modulated convs, noise, mixing)", "Karras et al. 2020",
+           "none", _sized(build_stylegan), {"loss": "bce", "lr_g": 2e-3, "lr_d": 2e-3, "betas": (0.0, 0.99),
+                                            "r1_gamma": 0.1, "r1_every": 4, "ema_decay": 0.999},
+           widths={"smoke": 8, "cpu": 8, "gpu": 32}),
+    Family("progressive", "progressive growing (fade-in, minibatch std, equalised lr)", "Karras et al. 2018",
+           "none", _sized(build_progressive), {"loss": "lsgan", "lr_g": 1e-3, "lr_d": 1e-3, "betas": (0.0, 0.99)},
+           widths={"smoke": 8, "cpu": 8, "gpu": 32},
+           hooks=lambda image_size: {"schedule": progressive_schedule(image_size)}),
+    Family("spade", "SPADE: mask-to-image with spatially-adaptive normalisation", "Park et al. 2019", "mask",
+           _sized(build_spade), {"loss": "lsgan", "lr_g": 2e-4, "lr_d": 2e-4, "betas": (0.5, 0.999)},
+           widths={"smoke": 8, "cpu": 16, "gpu": 64}),
+    Family("pix2pix", "pix2pix: U-Net + PatchGAN + L1, mask to lesion", "Isola et al. 2017", "mask",
+           _sized(build_pix2pix, source_channels=1), {"loss": "lsgan", "lr_g": 2e-4, "lr_d": 2e-4,
+                                                      "betas": (0.5, 0.999)},
+           widths={"smoke": 8, "cpu": 16, "gpu": 64},
+           hooks=lambda image_size: {"generator_loss": pix2pix_l1_loss(100.0)}),
+    Family("cyclegan", "CycleGAN: unpaired translation with cycle consistency", "Zhu et al. 2017", "unpaired",
+           _sized(build_cyclegan), {"loss": "lsgan", "lr_g": 2e-4, "lr_d": 2e-4, "betas": (0.5, 0.999)},
+           widths={"smoke": 8, "cpu": 16, "gpu": 64},
+           hooks=lambda image_size: {"generator_loss": cycle_loss(10.0, 5.0)}),
 ]}
 
 
@@ -99,6 +130,7 @@ def build_family(name: str, image_size: int = 64, budget: str = "cpu", width: in
                           **{**family.build_options, **overrides})
 
 
-def family_settings(name: str) -> dict[str, Any]:
-    """Return a copy of the family's recommended TrainConfig fields (loss, learning rates, penalties, ...)."""
-    return dict(get_family(name).settings)
+def family_settings(name: str, image_size: int = 64) -> dict[str, Any]:
+    """Return a copy of the family's recommended TrainConfig fields (loss, learning rates, penalties, hooks, ...)."""
+    family = get_family(name)
+    return {**family.settings, **(family.hooks(image_size) if family.hooks else {})}

@@ -27,8 +27,8 @@ __all__ = [
 ]
 
 
-def family_config(name: str, **overrides) -> TrainConfig:
+def family_config(name: str, image_size: int = 64, **overrides) -> TrainConfig:
     """Return a TrainConfig with a registered family's recommended settings, then ``overrides`` (steps, seed, ...)."""
     from ..models.registry import family_settings
 
-    return TrainConfig(**{**family_settings(name), **overrides})
+    return TrainConfig(**{**family_settings(name, image_size), **overrides})

@@ -211,7 +211,8 @@ def _resolve_amp(amp: str, device: torch.device) -> tuple[torch.dtype | None, bo
 def _check_finite(loss: Tensor, name: str, step: int, checkpoint: Path | None) -> None:
     """Raise TrainingDiverged when a loss is NaN or infinite (before its update is applied)."""
     if not bool(torch.isfinite(loss)):
-        where = (f"the last good checkpoint {checkpoint} is intact" if checkpoint is not None
+        where = (f"the last good checkpoint {checkpoint} is intact and the models were restored to it"
+                 if checkpoint is not None
                  else "no checkpoint was written (set TrainConfig.checkpoint_dir to keep one)")
         raise TrainingDiverged(
             f"training diverged at step {step}: the {name} loss is {float(loss.detach())}; {where}. "
@@ -529,6 +530,12 @@ def train_gan(
                 if is_main and checkpoint_path is not None and checkpoint_step != step:
                     last_checkpoint, checkpoint_step = write_checkpoint(step), step
                 break
+    except TrainingDiverged as diverged:
+        # the bad update was never applied, but D may already have taken its step of the same generator step:
+        # put both live models back to the last good checkpoint so what the caller holds is that state
+        if diverged.checkpoint is not None:
+            load_checkpoint(diverged.checkpoint, generator_module, critic_module)
+        raise
     finally:
         progress.close()
     seconds = time.perf_counter() - started

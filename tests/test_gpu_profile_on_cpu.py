@@ -1,0 +1,44 @@
+"""Every notebook under the ``gpu`` profile, on the CPU, with only its step and image counts made tiny.
+
+The ``gpu`` profile's own code paths (full width, the EMA generator, larger
+images and batches, mixed precision set to "auto", ...) otherwise run only on
+a GPU runner. Here they execute in CI: the profile's defaults stay as they
+are, except the knobs listed below, which bound how long the run takes.
+Mixed precision and channels_last are CUDA-only in the engine
+(``amp="auto"`` resolves to full precision on a CPU; channels_last is switched
+on by the notebooks only on CUDA), so those fall back on their own.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from medgan_nb.notebook import execute_notebook, list_notebooks
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# per notebook: only step counts and image counts (a new notebook must add its entry)
+TINY_COUNTS = {
+    "00_setup_and_data": {"n_images": 140},
+    "01_gan_theory": {"steps": 20, "d_star_steps": 20, "sweep_steps": 10, "gan_steps_1d": 20, "d_only_steps": 10},
+    "02_dcgan_skin_lesions": {"steps": 4, "n_images": 300, "n_eval": 60},
+}
+
+NOTEBOOKS = list_notebooks(ROOT)
+
+
+def test_every_notebook_has_tiny_counts():
+    missing = [book.stem for book in NOTEBOOKS if book.stem not in TINY_COUNTS]
+    assert not missing, f"add step/image-count overrides for {missing} to TINY_COUNTS in {Path(__file__).name}"
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+@pytest.mark.parametrize("book", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_its_gpu_profile_on_the_cpu(book, tmp_path):
+    row = execute_notebook(book, tmp_path, "gpu", {**TINY_COUNTS.get(book.stem, {}), "device": "cpu"})
+    assert row["status"] == "ok", f"{book.stem} under gpu-on-cpu: {row['error']}"
+    metrics = row["metrics"]
+    assert metrics["profile"] == "gpu" and metrics["device"] == "cpu"
+    assert all(key in metrics for key in metrics["headline"])
