@@ -23,7 +23,12 @@ This module runs the notebook's sections on the kit's pieces:
   *diversity* as the mean pairwise distance between samples,
   :math:`\frac{2}{M(M-1)}\sum_{j<k} \lVert \phi(g_j) - \phi(g_k) \rVert`;
 * :func:`rebalancing_plan` counts the synthetic images that would make every
-  class as frequent as the largest (or a target).
+  class as frequent as the largest (or a target);
+* :func:`label_verdict` says whether a classifier trained on real images
+  recognises a model's class-conditioned samples above chance: the mean
+  per-class accuracy :math:`\bar a` of :math:`K` classes with :math:`n`
+  samples each must exceed chance :math:`p = 1/K` by two standard errors,
+  :math:`\bar a > p + 2\sqrt{p(1-p)/(Kn)}`.
 """
 from __future__ import annotations
 
@@ -246,3 +251,23 @@ def plot_classifier_accuracy(per_class: dict[str, Sequence[float]], class_names:
     ax.legend(fontsize=8, ncol=2)
     fig.tight_layout()
     return fig
+
+
+def chance_margin(num_classes: int, n_per_class: int) -> float:
+    """Return two standard errors of a mean per-class accuracy at chance, 2 sqrt(p (1 - p) / (K n)) with p = 1/K."""
+    if num_classes < 2 or n_per_class < 1:
+        raise ValueError(f"need num_classes >= 2 and n_per_class >= 1, got {num_classes} and {n_per_class}")
+    p = 1 / num_classes
+    return 2 * float(np.sqrt(p * (1 - p) / (num_classes * n_per_class)))
+
+
+def label_verdict(name: str, sample_accuracy: float, real_accuracy: float, num_classes: int,
+                  n_per_class: int) -> tuple[bool, str]:
+    """Return (above chance?, a sentence comparing a model's sample accuracy with chance and with real images)."""
+    chance = 1 / num_classes
+    threshold = chance + chance_margin(num_classes, n_per_class)  # p + 2 standard errors
+    above = sample_accuracy > threshold
+    verdict = ("labels recognised above chance" if above else
+               "labels NOT recognised above chance: the samples do not yet show their classes to this judge")
+    return above, (f"{name}: mean per-class accuracy on samples {sample_accuracy:.2f} (real held-out images "
+                   f"{real_accuracy:.2f}, chance {chance:.2f}, above chance needs > {threshold:.2f}): {verdict}")
