@@ -38,7 +38,8 @@ def test_every_model_gets_closer_to_real_images(metrics):
 def test_classifier_recognises_real_held_out_images_well_above_chance(metrics):
     chance = 1 / CLASSES
     assert metrics["chance_accuracy"] == pytest.approx(chance)
-    assert metrics["classifier_real_accuracy_mean"] > 2.5 * chance, metrics["classifier_real_accuracy_per_class"]
+    # a judge that cannot tell real classes apart says nothing about the generators
+    assert metrics["classifier_real_accuracy_mean"] > 1.5 * chance, metrics["classifier_real_accuracy_per_class"]
     real = metrics["classifier_real_accuracy_per_class"]
     counts = metrics["classifier_real_counts"]
     assert len(real) == CLASSES and len(counts) == CLASSES
@@ -54,6 +55,14 @@ def test_per_class_accuracy_on_samples_is_reported_for_every_class(metrics):
         assert len(per_class) == CLASSES, (name, per_class)
         assert all(value is not None and 0.0 <= value <= 1.0 for value in per_class.values()), (name, per_class)
         assert metrics["models"][name]["classifier_accuracy_mean"] == pytest.approx(np.mean(list(per_class.values())))
+
+
+@pytest.mark.notebook
+def test_the_printed_label_verdicts_follow_the_two_standard_error_rule(metrics):
+    margin = cond.chance_margin(CLASSES, metrics["n_per_class"])
+    for name in MODELS:
+        mean = metrics["models"][name]["classifier_accuracy_mean"]
+        assert metrics["samples_above_chance"][name] == (mean > 1 / CLASSES + margin), (name, mean, margin)
 
 
 @pytest.mark.notebook
@@ -109,3 +118,49 @@ def test_class_grid_uses_one_row_per_class():
     generator, _ = build_family("cgan", image_size=32, budget="smoke", num_classes=3)
     fig = cond.plot_class_grid(generator, 3, 4, ["a", "b", "c"], seed=0)
     assert [label.get_text() for label in fig.axes[0].get_yticklabels()] == ["a", "b", "c"]
+
+
+def test_chance_margin_and_label_verdict():
+    # two standard errors of a mean of K*n Bernoulli(1/K) outcomes: K=4, n=25 -> 2 sqrt(0.25 * 0.75 / 100)
+    assert cond.chance_margin(4, 25) == pytest.approx(2 * math.sqrt(0.1875 / 100))
+    above, line = cond.label_verdict("cgan", 0.60, 0.70, num_classes=4, n_per_class=25)
+    assert above and "cgan: mean per-class accuracy on samples 0.60" in line and "chance 0.25" in line
+    above, line = cond.label_verdict("cgan", 0.30, 0.70, num_classes=4, n_per_class=25)
+    assert not above and "NOT recognised above chance" in line  # 0.30 < 0.25 + 0.087
+    with pytest.raises(ValueError, match="need num_classes >= 2 and n_per_class >= 1, got 1 and 5"):
+        cond.chance_margin(1, 5)
+
+
+def test_train_family_builds_the_models_for_the_datasets_own_classes():
+    """A data set with 3 classes (not the phantom's 7) gets 3-class models; its labels reach both networks."""
+    from medgan_nb.data import LesionDataset
+
+    generator = torch.Generator().manual_seed(0)
+    images = torch.rand(24, 3, 32, 32, generator=generator) * 2 - 1
+    labels = torch.arange(24) % 3
+    data = LesionDataset(images, labels, class_names=["benign", "malignant", "other"], name="three")
+    trained = cond.train_family("cgan", data, images[:12], labels[:12], image_size=32, budget="smoke", steps=2,
+                                batch_size=8)
+    assert trained.generator.num_classes == 3 and len(trained.result.history) == 2
+    assert math.isfinite(trained.fd) and math.isfinite(trained.fd_untrained)
+    with pytest.raises(ValueError, match=r"label\(s\) \[3\] outside the valid range 0..2"):
+        cond.sample_classes(trained.generator, num_classes=4, n_per_class=1)
+    with pytest.raises(ValueError, match=r"unknown GAN family 'bigan'; known families: .*biggan"):
+        cond.train_family("bigan", data, images[:12], labels[:12], image_size=32, budget="smoke", steps=2,
+                          batch_size=8)
+
+
+def test_the_exercises_have_solution_and_check_cells_and_an_open_question():
+    import nbformat
+
+    book = nbformat.read(Path(__file__).resolve().parents[1] / "notebooks" / f"{STEM}.ipynb", as_version=4)
+    graded = {cell.metadata["nbgrader"]["grade_id"]: cell for cell in book.cells if "nbgrader" in cell.metadata}
+    solutions = [gid for gid in graded if gid.endswith("-solution")]
+    assert len(solutions) >= 2, solutions
+    for gid in solutions:
+        assert "### BEGIN SOLUTION" in graded[gid].source and "### END SOLUTION" in graded[gid].source
+        check = graded[gid.replace("-solution", "-check")]  # every code exercise has its check cell
+        assert check.metadata["nbgrader"]["grade"] and check.metadata["nbgrader"]["locked"]
+        assert "attempt(" in check.source and "passed(" in check.source
+    answers = [cell for gid, cell in graded.items() if gid.endswith("-answer")]
+    assert answers and all(cell.cell_type == "markdown" for cell in answers)
