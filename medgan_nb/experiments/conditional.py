@@ -104,7 +104,7 @@ def train_family(name: str, train_set: Any, heldout_images: torch.Tensor, heldou
                                                                       labels=heldout_labels))
     config = family_config(name, steps=steps, batch_size=batch_size, seed=seed, device=device, amp=amp,
                            sample_every=max(1, steps // 4), n_samples=2 * len(train_set.class_names),
-                           log_every=max(1, steps // 200))
+                           log_every=max(1, steps // 100))  # about 100 points per loss curve
     result = train_gan(generator, discriminator, train_set, config, callbacks=list(callbacks))
     trained = result.best_generator
     fd = frechet_distance(heldout_images, sample_generator(trained, len(heldout_images), seed + 1,
