@@ -71,6 +71,7 @@ bench: setup
 	$(PY) benchmarks/bench_augment.py --json runs/bench/augment.json
 	$(PY) benchmarks/bench_metrics.py --json runs/bench/metrics.json
 	$(PY) benchmarks/bench_losses.py --json runs/bench/losses.json
+	$(PY) benchmarks/bench_conditional.py --json runs/bench/conditional.json
 
 colab-links: setup
 	$(PY) -m medgan_nb.colab
