@@ -6,7 +6,7 @@
 #                   tests/baselines/<PROFILE>.json (bounds are kept; review the change with git diff)
 #   make test       unit tests + every notebook under the smoke profile
 #   make lab        JupyterLab with ipywidgets working
-#   make bench      benchmarks (phantom throughput, DCGAN training speed, DiffAugment overhead)
+#   make bench      benchmarks (phantom throughput, DCGAN training speed, DiffAugment overhead, family speeds)
 #   make clean      remove runs/, caches and executed outputs (keeps .venv and data/)
 PYTHON ?= python3
 VENV ?= .venv
@@ -52,6 +52,7 @@ bench: setup
 	$(PY) benchmarks/bench_phantom.py --json runs/bench/phantom.json
 	$(PY) benchmarks/bench_dcgan.py --json runs/bench/dcgan.json
 	$(PY) benchmarks/bench_augment.py --json runs/bench/augment.json
+	$(PY) benchmarks/bench_families.py --json runs/bench/families.json
 
 clean:
 	rm -rf runs .pytest_cache data/cache
