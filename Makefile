@@ -6,7 +6,8 @@
 #                   tests/baselines/<PROFILE>.json (bounds are kept; review the change with git diff)
 #   make test       unit tests + every notebook under the smoke profile
 #   make lab        JupyterLab with ipywidgets working
-#   make bench      benchmarks (phantom throughput, DCGAN training speed, DiffAugment overhead, family speeds)
+#   make bench      benchmarks (phantom throughput and texture, DCGAN training speed, DiffAugment overhead, ...)
+#   make colab-links  rewrite the Colab badges and install lines from medgan_nb.runtime.REPOSITORY
 #   make clean      remove runs/, caches and executed outputs (keeps .venv and data/)
 PYTHON ?= python3
 VENV ?= .venv
@@ -20,7 +21,7 @@ export MPLBACKEND ?= Agg
 export PYTHONUNBUFFERED := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup notebooks baselines test lab bench clean distclean
+.PHONY: setup notebooks baselines test lab bench clean distclean colab-links
 
 setup: $(VENV)/.installed
 
@@ -42,17 +43,23 @@ baselines: setup
 	$(PY) -m medgan_nb.baselines --profile $(if $(filter file,$(origin PROFILE)),smoke,$(PROFILE)) \
 		$(if $(ONLY),--only $(ONLY))
 
+# two pytest workers (one per core of the CI machine), each with one thread per process; TEST_WORKERS=0 runs serially
+TEST_WORKERS ?= 2
 test: setup
-	$(PY) -m pytest $(PYTEST_ARGS)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS)) $(PYTEST_ARGS)
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks
 
 bench: setup
 	$(PY) benchmarks/bench_phantom.py --json runs/bench/phantom.json
+	$(PY) benchmarks/bench_texture.py --json runs/bench/texture.json
 	$(PY) benchmarks/bench_dcgan.py --json runs/bench/dcgan.json
 	$(PY) benchmarks/bench_augment.py --json runs/bench/augment.json
 	$(PY) benchmarks/bench_families.py --json runs/bench/families.json
+
+colab-links: setup
+	$(PY) -m medgan_nb.colab
 
 clean:
 	rm -rf runs .pytest_cache data/cache

@@ -47,8 +47,9 @@ def test_frechet_distance_orders_degradations(lesions):
     tinted = frechet_distance(reference, (heldout + torch.tensor([-0.2, 0.15, 0.2])[:, None, None]).clamp(-1, 1))
     noise = frechet_distance(reference, torch.rand_like(heldout) * 2 - 1)
     assert 0 < same < blurred < noise and same < tinted < noise, (same, blurred, tinted, noise)
-    # measured on this phantom: blur ~5x, tint ~200x, noise ~500x the real-vs-real distance
-    assert blurred > 3 * same and tinted > 3 * same, "degraded images should be clearly farther than new real ones"
+    # measured on the soft-bordered phantom: blur ~2.2x, tint ~200x, noise ~500x the real-vs-real distance (a
+    # phantom as smooth as real dermoscopy loses less to a sigma-2 blur than the old, crisp one did: 5x)
+    assert blurred > 1.6 * same and tinted > 3 * same, "degraded images should be clearly farther than new real ones"
     assert noise > 50 * same
 
 

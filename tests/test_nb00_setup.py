@@ -44,3 +44,12 @@ def test_preprocessing_removes_hair_and_colour_cast(metrics):
     assert metrics["hair_share_before"] > 0.005, "the hairy phantoms should show detectable hair"
     assert metrics["hair_share_after"] < 0.5 * metrics["hair_share_before"]
     assert metrics["colour_cast_spread_after"] < 0.5 * metrics["colour_cast_spread_before"]
+
+
+def test_phantom_texture_is_near_real_dermoscopy(metrics):
+    texture = metrics["phantom_texture_all"]
+    assert set(texture) == {"psd_slope", "border_width", "glcm_contrast", "glcm_homog", "grad_lesion", "std_lesion"}
+    assert -3.6 < texture["psd_slope"] < -2.6, "real HAM10000 at 64 px: -3.1"
+    assert 3.5 < texture["border_width"] < 7.0, "real lesion borders fade over about 5 px"
+    # a few hundred phantoms under the smoke profile: every figure within 30% of the real median
+    assert metrics["phantom_texture_largest_gap"] <= 0.3

@@ -277,6 +277,23 @@ def test_area_fractions_follow_ham10000_medians(clean64):
     assert medians["mel"] > medians["nv"]
 
 
+def test_lesion_and_skin_colours_stay_near_ham10000_medians(clean64):
+    # HAM10000 medians of the per-image mean RGB inside the lesion and of the surrounding skin
+    ham_lesion = {"akiec": (195, 136, 141), "bcc": (191, 139, 147), "bkl": (167, 120, 121), "df": (196, 131, 137),
+                  "mel": (159, 103, 101), "nv": (177, 92, 90), "vasc": (171, 81, 115), "all": (180, 120, 123)}
+    ham_skin = {"akiec": (201, 157, 162), "bcc": (198, 163, 171), "bkl": (182, 149, 159), "df": (203, 161, 167),
+                "mel": (190, 158, 167), "nv": (215, 151, 159), "vasc": (205, 161, 170), "all": (199, 157, 164)}
+    lesion, skin = _lesion_and_skin_means(clean64)
+    groups = {name: clean64.labels == k for k, name in enumerate(CLASS_NAMES)}
+    groups["all"] = np.ones(len(clean64), bool)
+    for name, chosen in groups.items():
+        lesion_gap = np.abs(np.nanmedian(lesion[chosen], axis=0) - ham_lesion[name])
+        skin_gap = np.abs(np.nanmedian(skin[chosen], axis=0) - ham_skin[name])
+        lesion_bound, skin_bound = (20, 10) if name == "all" else (30, 20)
+        assert (lesion_gap <= lesion_bound).all(), (name, "lesion", lesion_gap)
+        assert (skin_gap <= skin_bound).all(), (name, "skin", skin_gap)
+
+
 # --- attributes are truthful -----------------------------------------------------------------
 
 

@@ -21,13 +21,31 @@ What an image is made of (all procedural, vectorised numpy, deterministic by see
       low harmonics :math:`a_k` make the lesion lopsided (asymmetry), high
       harmonics :math:`b_k` make the border ragged (irregularity). The mask is
       :math:`d = \rho / r(\theta) < 1`.
+    * **Soft border**: real lesion borders fade over about 5 px at 64 px. The
+      lesion's opacity is a smoothstep of the signed distance to the boundary,
+      :math:`s \approx (d - 1)\, r(\theta)\, R` (:math:`R` the equivalent radius),
+
+      .. math:: \alpha = \operatorname{smoothstep}\!\big(\tfrac12 - s / w\big),
+
+      so :math:`\alpha = 1/2` exactly where the mask ends (the mask is the lesion as
+      a dermatologist would outline it, at the middle of the fade). The width
+      :math:`w` is a fraction of the image width (per class, per image, and varying
+      smoothly by +-40% around the lesion), so borders look the same at every size.
     * **Colour** follows a Beer-Lambert-like model: pigment lets a fraction
       :math:`T \in (0, 1]^3` of the skin's light through, so a pixel is
-      :math:`I = S \cdot L \cdot \big(1 - \alpha\,(1 - T)\big)` with :math:`S` the
-      skin colour and :math:`\alpha` the soft lesion edge. A lesion is therefore
-      darker than the skin on any skin tone, mainly in green and blue, as in real
-      dermoscopy. :math:`T` is painted from the dermoscopic colours light brown,
-      dark brown, black, blue-grey, red and white.
+
+      .. math:: I = S \cdot L \cdot (1 - A), \qquad
+                A = G_\sigma * \big[\alpha\, \delta\, (1 - T)\big],
+
+      with :math:`S` the skin colour, :math:`\delta` a smoothly varying pigment density
+      (+-25%, finely mottled) and :math:`G_\sigma` the optics' Gaussian point-spread
+      function, :math:`\sigma` = ``OPTICAL_BLUR`` (1.3%) of the image width. A lesion is
+      therefore darker than the skin on any skin tone, mainly in green and blue, as
+      in real dermoscopy. :math:`T` is painted from the dermoscopic colours light
+      brown, dark brown, black, blue-grey, red and white, as blotches and gradients
+      with soft edges (e.g. nv-like pigment fades from a dark centre outwards); the
+      blur then softens every painted structure as a lens would. The skin's pores are
+      seen through the same optics, and so are the artefacts (hairs, ruler, bubbles, glints).
     * **Structures**: honeycomb pigment network (three plane waves 60 degrees apart), dots/globules, regression areas, lacunae,
       arborizing vessels, scale, milia-like cysts.
     * **Artefacts** (each switchable in :class:`PhantomConfig`): hairs, ruler
@@ -43,7 +61,7 @@ label  name          what it looks like here
 =====  ============  =====================================================================
 0      akiec-like    large, pink-red, scaly (white flakes), diffuse border
 1      bcc-like      pinkish translucent, branching red vessels, blue-grey ovoid nests
-2      bkl-like      waxy light brown, sharp border, cerebriform fissures, milia-like cysts
+2      bkl-like      waxy light brown, mottled, cerebriform fissures, milia-like cysts
 3      df-like       small-medium brown ring with a delicate network and a pale centre
 4      mel-like      larger, asymmetric, irregular border, 3-4 colours incl. black and blue-grey
 5      nv-like       small, round, regular border, one or two browns, regular network/globules
@@ -53,7 +71,10 @@ label  name          what it looks like here
 Colours, lesion-area medians and artefact frequencies are calibrated on
 published HAM10000 figures (skin pinkish with R > B > G; per-class median lesion
 area fraction from 0.10 for vascular to 0.40 for actinic lesions; about 18% of
-lesions touch the image border).
+lesions touch the image border). Texture is calibrated on HAM10000 at 64 px
+(:mod:`medgan_nb.metrics.texture`): power-spectrum slope about -3, border 10-90%
+width about 5 px, low grey-level co-occurrence contrast inside the lesion; each
+within 20% of the real medians over all classes (``benchmarks/bench_texture.py``).
 
 Attributes (per image, in ``PhantomBatch.attributes``)
     ``area_fraction``  fraction of the image covered by the mask;
@@ -131,16 +152,16 @@ DERMOSCOPIC_COLOURS = ("light_brown", "dark_brown", "black", "blue_grey", "red",
 
 # Per-class shape: median lesion area fraction (HAM10000), spread of log(area),
 # largest elongation, amplitude of low (asymmetry) and high (irregularity) harmonics,
-# edge softness (in units of the normalised radius).
+# full width of the soft edge (fraction of the image width).
 _CLASS_SHAPE = {
     #        area  log_sd  elong  low    high   edge
-    AKIEC: (0.40, 0.40, 1.45, 0.09, 0.030, 0.30),
-    BCC: (0.23, 0.45, 1.50, 0.09, 0.030, 0.14),
-    BKL: (0.27, 0.45, 1.55, 0.07, 0.030, 0.06),
-    DF: (0.26, 0.35, 1.30, 0.04, 0.015, 0.22),
-    MEL: (0.33, 0.40, 1.75, 0.20, 0.070, 0.10),
-    NV: (0.20, 0.45, 1.25, 0.025, 0.008, 0.08),
-    VASC: (0.10, 0.45, 1.45, 0.05, 0.015, 0.06),
+    AKIEC: (0.40, 0.40, 1.45, 0.09, 0.030, 0.16),
+    BCC: (0.23, 0.45, 1.50, 0.09, 0.030, 0.125),
+    BKL: (0.27, 0.45, 1.55, 0.07, 0.030, 0.125),
+    DF: (0.26, 0.35, 1.30, 0.04, 0.015, 0.17),
+    MEL: (0.33, 0.40, 1.75, 0.20, 0.070, 0.14),
+    NV: (0.20, 0.45, 1.25, 0.025, 0.008, 0.13),
+    VASC: (0.10, 0.45, 1.45, 0.05, 0.015, 0.15),
 }
 _SHAPE_TABLE = np.array([_CLASS_SHAPE[c] for c in range(len(CLASS_NAMES))], dtype=np.float64)
 
@@ -165,13 +186,16 @@ _N_UNIFORM = _U_VESSELS + 2 * _N_TRUNKS + 2 * _N_SEGMENTS
 _N_NORMAL = 1 + _N_HARMONICS
 
 # Value-noise grids (cells per side) drawn per image; upsampled to the image size.
-_NOISE_GRIDS = {"skin": 5, "blotch_a": 5, "blotch_b": 6, "blotch_c": 7, "warp_u": 6, "warp_v": 6, "fine": 14}
+_NOISE_GRIDS = {"skin": 5, "blotch_a": 5, "blotch_b": 6, "blotch_c": 7, "warp_u": 6, "warp_v": 6, "fine": 14,
+                "edge": 4, "density": 5}
 _NOISE_OFFSET: dict[str, int] = {}
 _offset = 0
 for _name, _cells in _NOISE_GRIDS.items():
     _NOISE_OFFSET[_name] = _offset
     _offset += _cells * _cells
 _N_NOISE = _offset
+#: Gaussian point-spread function of the dermoscope's optics: sigma as a fraction of the image width.
+OPTICAL_BLUR = 0.013
 _CHUNK = 64  # images rendered together: big enough to vectorise, small enough to stay in cache
 
 
@@ -302,17 +326,16 @@ def render_phantoms(
                 f"got shape {forced.shape}"
             )
     size, n = int(size), int(n)
-    parts = [
-        _render_chunk(np.arange(first, min(first + _CHUNK, n)) + start, size, int(seed), config,
-                      None if forced is None else forced[first:first + _CHUNK])
-        for first in range(0, n, _CHUNK)
-    ]
-    if not parts:
-        parts = [_render_chunk(np.arange(0), size, int(seed), config, None)]
-    images = np.concatenate([p[0] for p in parts])
-    masks = np.concatenate([p[1] for p in parts])
-    label_array = np.concatenate([p[2] for p in parts]).astype(np.int64)
-    attributes = {key: np.concatenate([p[3][key] for p in parts]) for key in parts[0][3]}
+    images = np.empty((n, size, size, 3), np.uint8)            # chunks are written straight into these
+    masks = np.empty((n, size, size), bool)
+    parts = []
+    for first in range(0, max(n, 1), _CHUNK):
+        last = min(first + _CHUNK, n)
+        parts.append(_render_chunk(np.arange(first, last) + start, size, int(seed), config,
+                                   None if forced is None else forced[first:last],
+                                   images[first:last], masks[first:last]))
+    label_array = np.concatenate([p[0] for p in parts]).astype(np.int64)
+    attributes = {key: np.concatenate([p[1][key] for p in parts]) for key in parts[0][1]}
     return PhantomBatch(images, masks, label_array, DISPLAY_NAMES, attributes)
 
 
@@ -321,10 +344,14 @@ def render_phantoms(
 # --------------------------------------------------------------------------------------
 
 
-def _smoothstep(x: np.ndarray) -> np.ndarray:
-    """Return 3x^2 - 2x^3 of x clipped to [0, 1] (a soft 0 -> 1 ramp)."""
-    x = np.clip(x, 0.0, 1.0)
-    return x * x * (3.0 - 2.0 * x)
+def _smoothstep(x: np.ndarray, in_place: bool = False) -> np.ndarray:
+    """Return 3x^2 - 2x^3 of x clipped to [0, 1] (a soft 0 -> 1 ramp), overwriting ``x`` if ``in_place``."""
+    x = np.clip(x, 0.0, 1.0, out=x if in_place else None)
+    slope = x * -2.0
+    slope += 3.0
+    x *= x
+    x *= slope
+    return x
 
 
 @lru_cache(maxsize=64)
@@ -359,9 +386,46 @@ def _texture_tile(size: int) -> np.ndarray:
 
     rng = np.random.default_rng(20_240_101)
     white = rng.standard_normal((2 * size, 2 * size))
-    pores = gaussian_filter(white, sigma=max(0.6, size / 96), mode="wrap")
-    tile = 0.5 * white + pores / pores.std()
+    # pores about size/96 px across, seen through the same optics as the lesion (OPTICAL_BLUR)
+    pore_sigma = max(0.6, size / 96)
+    tile = gaussian_filter(white, sigma=np.hypot(pore_sigma, OPTICAL_BLUR * size), mode="wrap")
     return ((tile - tile.mean()) / tile.std()).astype(np.float32)
+
+
+@lru_cache(maxsize=16)
+def _blur_blocks(size: int) -> tuple[tuple[int, int, int, int, np.ndarray], ...]:
+    """Return the optics' 1-D Gaussian blur (sigma = OPTICAL_BLUR * size) as band blocks (start, stop, lo, hi, B[start:stop, lo:hi])."""
+    # The blur is the matrix B that scipy's gaussian_filter1d applies (its response to each unit
+    # impulse, reflecting at the edges), used as matrix products B X B^T: BLAS runs a whole batch
+    # far faster than filtering image by image. B is banded (zero beyond 4 sigma), so it is cut into
+    # blocks of rows that each only touch the columns lo:hi, which skips the zeros.
+    from scipy.ndimage import gaussian_filter1d
+
+    matrix = gaussian_filter1d(np.eye(size, dtype=np.float32), OPTICAL_BLUR * size, axis=0, mode="reflect")
+    rows, columns = np.nonzero(matrix)
+    reach = int(np.abs(rows - columns).max())
+    width = max(16, 2 * reach)
+    blocks = []
+    for start in range(0, size, width):
+        stop = min(start + width, size)
+        lo, hi = max(0, start - reach), min(size, stop + reach)
+        blocks.append((start, stop, lo, hi, np.ascontiguousarray(matrix[start:stop, lo:hi])))
+    return tuple(blocks)
+
+
+def _optical_blur(layers: np.ndarray) -> np.ndarray:
+    """Blur ``layers`` (C, n, S, S) in place by the optics' Gaussian point-spread function; return them."""
+    # One matrix product per image (stacked matmul), so each image's result is the same whatever the
+    # batch; results go back into ``layers`` through one scratch buffer, because fresh large arrays
+    # (page faults) cost more here than the arithmetic.
+    blocks = _blur_blocks(layers.shape[-1])
+    scratch = np.empty_like(layers[0])
+    for layer in layers:
+        for start, stop, lo, hi, band in blocks:                               # along x: X B^T
+            np.matmul(layer[..., lo:hi], band.T, out=scratch[..., start:stop])
+        for start, stop, lo, hi, band in blocks:                               # along y: B (X B^T)
+            np.matmul(band, scratch[:, lo:hi, :], out=layer[:, start:stop, :])
+    return layers
 
 
 def _splat(count: int, size: int, image: np.ndarray, y: np.ndarray, x: np.ndarray,
@@ -369,25 +433,32 @@ def _splat(count: int, size: int, image: np.ndarray, y: np.ndarray, x: np.ndarra
     """Return coverage (count, size, size) in [0, 1] of anti-aliased discs at pixel positions (y, x)."""
     # Hand-written splatting: skimage.draw works one shape and one image at a time, while
     # this draws every dot, hair sample and vessel of a whole batch in one np.bincount.
-    y, x = np.ravel(y), np.ravel(x)
+    y, x = np.ravel(y).astype(np.float32), np.ravel(x).astype(np.float32)
     image = np.broadcast_to(np.asarray(image), np.shape(y)).ravel() if np.ndim(image) == 0 else np.ravel(image)
     radius = np.asarray(radius, dtype=np.float32)
     radius = np.full(y.shape, float(radius), np.float32) if radius.ndim == 0 else radius.ravel()
-    coverage = np.zeros(count * size * size, dtype=np.float64)
-    if y.size:
-        # pixel iy is reached when |iy - y| <= r + 1/2, i.e. floor(y) + step for step in [-(r+1/2), r+3/2]
-        reach = float(radius.max()) + 0.5
-        step = np.arange(int(np.ceil(-reach)), int(np.floor(reach + 1.0)) + 1)
-        dy, dx = np.meshgrid(step, step, indexing="ij")
-        y, x = y.astype(np.float32), x.astype(np.float32)
-        py = np.floor(y)[:, None] + dy.ravel().astype(np.float32)[None]   # candidate pixel centres
-        px = np.floor(x)[:, None] + dx.ravel().astype(np.float32)[None]
-        weight = np.clip(radius[:, None] + 0.5 - np.hypot(py - y[:, None], px - x[:, None]), 0.0, 1.0)
-        outside = (py < 0) | (py >= size) | (px < 0) | (px >= size)
-        weight[outside] = 0.0                      # off-image pixels add nothing (index clipped below)
-        flat = (image[:, None] * size + np.clip(py, 0, size - 1).astype(np.int64)) * size
-        flat += np.clip(px, 0, size - 1).astype(np.int64)
-        coverage = np.bincount(flat.ravel(), weight.ravel(), minlength=count * size * size)
+    reach = float(radius.max()) + 0.5 if y.size else 0.0
+    near = (y > -reach - 1) & (y < size + reach) & (x > -reach - 1) & (x < size + reach)
+    if not near.any():
+        return np.zeros((count, size, size), np.float32)
+    y, x, image, radius = y[near], x[near], image[near], radius[near]   # discs that can touch the image
+    # pixel iy is reached when |iy - y| <= r + 1/2, i.e. floor(y) + step for step in [-(r+1/2), r+3/2]
+    step = np.arange(int(np.ceil(-reach)), int(np.floor(reach + 1.0)) + 1, dtype=np.int32)
+    dy, dx = (grid.ravel()[None] for grid in np.meshgrid(step, step, indexing="ij"))
+    floor_y, floor_x = np.floor(y), np.floor(x)
+    offset_y = (floor_y - y)[:, None] + dy.astype(np.float32)           # candidate pixel centre - disc centre
+    offset_x = (floor_x - x)[:, None] + dx.astype(np.float32)
+    offset_y *= offset_y
+    offset_y += offset_x * offset_x
+    weight = radius[:, None] + 0.5 - np.sqrt(offset_y, out=offset_y)      # coverage of the pixel, before clipping
+    np.clip(weight, 0.0, 1.0, out=weight)
+    row = floor_y.astype(np.int32)[:, None] + dy
+    column = floor_x.astype(np.int32)[:, None] + dx
+    on_image = (row.view(np.uint32) < size) & (column.view(np.uint32) < size)   # negatives wrap to huge
+    weight *= on_image                          # off-image pixels add nothing ...
+    flat = (image.astype(np.int32)[:, None] * size + row) * size + column
+    flat *= on_image                            # ... and are sent to index 0 instead of out of range
+    coverage = np.bincount(flat.ravel(), weight.ravel(), minlength=count * size * size)
     return np.minimum(coverage, 1.0).astype(np.float32).reshape(count, size, size)
 
 
@@ -438,8 +509,11 @@ class _Lesion:
     size: int
 
     def noise(self, name: str) -> np.ndarray:
-        """Return the smooth noise field ``name`` (n, S, S) in about [-1, 1]."""
-        return _value_noise(self.grids, name, self.size)
+        """Return the smooth noise field ``name`` (n, S, S) in about [-1, 1] (computed once per lesion group)."""
+        cache = self.__dict__.setdefault("_noise", {})
+        if name not in cache:
+            cache[name] = _value_noise(self.grids, name, self.size)
+        return cache[name]
 
     def points(self, d: np.ndarray, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return pixel coordinates (y, x) of lesion points at normalised radius d and angle theta (n, k)."""
@@ -487,19 +561,20 @@ def _network(lesion: _Lesion, spacing: np.ndarray, warp: np.ndarray, width: np.n
 def _paint_nv(lesion: _Lesion):
     """nv-like: one or two browns, darker centre, regular network or globules."""
     u = lesion.u[:, _U_PAINT:]
-    base = np.where((u[:, 0] < 0.5)[:, None], _colour("light_brown", lesion.gamma),
-                    _colour("light_brown", lesion.gamma * 1.25))
+    base = np.where((u[:, 0] < 0.5)[:, None], _colour("light_brown", lesion.gamma * 0.8),
+                    _colour("light_brown", lesion.gamma * 1.05))
     components = []
-    has_centre = u[:, 1] < 0.6
-    centre_radius = (0.35 + 0.3 * u[:, 2])[:, None, None]
-    centre = _smoothstep((centre_radius - lesion.d + 0.06 * lesion.noise("blotch_a")) / 0.18)
-    components.append(("dark_brown", _colour("dark_brown", lesion.gamma), centre * has_centre[:, None, None]))
+    # pigment fades from a dark centre to a light periphery
+    strength = np.where(u[:, 1] < 0.6, 1.0, 0.7)[:, None, None]
+    centre_radius = (0.4 + 0.3 * u[:, 2])[:, None, None]
+    centre = _smoothstep((centre_radius - lesion.d + 0.15 * lesion.noise("blotch_a")) / 0.7 + 0.5)
+    components.append(("dark_brown", _colour("dark_brown", lesion.gamma * 1.2), strength * centre))
     with_network = u[:, 3] < 0.6
-    spacing = lesion.radius * (0.22 + 0.06 * u[:, 4])
-    net = _network(lesion, spacing, 0.2 * np.ones(len(u)), 0.2) * _smoothstep((1.0 - lesion.d) / 0.35)
-    components.append(("dark_brown", _colour("dark_brown", lesion.gamma), 0.55 * net * with_network[:, None, None]))
+    spacing = lesion.radius * (0.3 + 0.08 * u[:, 4])
+    net = _network(lesion, spacing, 0.2 * np.ones(len(u)), 0.3) * _smoothstep((1.0 - lesion.d) / 0.35)
+    components.append(("dark_brown", _colour("dark_brown", lesion.gamma), 0.8 * net * with_network[:, None, None]))
     count = np.where(with_network, 0, 10 + (12 * u[:, 5]).astype(int))
-    globules = lesion.dots(0, count, 0.1, 0.85, (0.8, 1.3))
+    globules = lesion.dots(0, count, 0.1, 0.85, (1.0, 1.6))
     components.append(("dark_brown", _colour("dark_brown", lesion.gamma * 1.1), 0.85 * globules))
     return "light_brown", base, components
 
@@ -514,7 +589,7 @@ def _paint_mel(lesion: _Lesion):
                  + np.sin(2 * np.pi * u[:, 1])[:, None, None] * lesion.across) / lesion.radius[:, None, None]
     blotch_a, blotch_b, blotch_c = lesion.noise("blotch_a"), lesion.noise("blotch_b"), lesion.noise("blotch_c")
     components = []
-    dark = _smoothstep((blotch_a + 0.45 * eccentric - (-0.15 + 0.3 * u[:, 2])[:, None, None]) / 0.2)
+    dark = _smoothstep((blotch_a + 0.45 * eccentric - (-0.15 + 0.3 * u[:, 2])[:, None, None]) / 0.4)
     components.append(("dark_brown", _colour("dark_brown", lesion.gamma), dark))
     net = _network(lesion, lesion.radius * (0.16 + 0.08 * u[:, 3]), 0.8 + 0.8 * u[:, 4], 0.22 + 0.15 * u[:, 5])
     components.append(("dark_brown", _colour("dark_brown", lesion.gamma), 0.6 * net * (u[:, 6] < 0.5)[:, None, None]))
@@ -523,17 +598,17 @@ def _paint_mel(lesion: _Lesion):
     too_few = sum(v.astype(int) for v in extras.values()) < 2
     extras["black"] = extras["black"] | too_few
     extras["blue_grey"] = extras["blue_grey"] | too_few
-    black = _smoothstep((blotch_b + 0.6 * eccentric - 0.25) / 0.15) * _smoothstep((0.95 - lesion.d) / 0.2)
+    black = _smoothstep((blotch_b + 0.6 * eccentric - 0.25) / 0.35) * _smoothstep((0.95 - lesion.d) / 0.3)
     components.append(("black", _colour("black", lesion.gamma), black * extras["black"][:, None, None]))
-    veil = _smoothstep((blotch_c - 0.3 * eccentric - 0.0) / 0.2) * _smoothstep((0.9 - lesion.d) / 0.3)
+    veil = _smoothstep((blotch_c - 0.3 * eccentric - 0.0) / 0.35) * _smoothstep((0.9 - lesion.d) / 0.3)
     components.append(("blue_grey", _colour("blue_grey", lesion.gamma), 0.9 * veil * extras["blue_grey"][:, None, None]))
-    regression = _smoothstep((-blotch_a - 0.2 - 0.4 * eccentric) / 0.15) * _smoothstep((0.85 - lesion.d) / 0.3)
+    regression = _smoothstep((-blotch_a - 0.2 - 0.4 * eccentric) / 0.3) * _smoothstep((0.85 - lesion.d) / 0.3)
     components.append(("white", _colour("white", np.ones(n, np.float32)), 0.85 * regression * extras["white"][:, None, None]))
     red = _smoothstep((-blotch_b - 0.2) / 0.2)
     components.append(("red", _colour("red", lesion.gamma), 0.8 * red * extras["red"][:, None, None]))
     count = 8 + (16 * u[:, 11]).astype(int)
     dots = lesion.dots(1, count, 0.45, 1.0, (0.5, 1.4))
-    components.append(("black", _colour("black", lesion.gamma), 0.9 * dots))
+    components.append(("black", _colour("black", lesion.gamma), 0.7 * dots))
     return "light_brown", base, components
 
 
@@ -545,9 +620,9 @@ def _paint_bkl(lesion: _Lesion):
     warp = lesion.noise("warp_u")
     ridges = np.abs(np.sin(np.pi * (lesion.along + 0.6 * lesion.across * warp + 0.05 * warp) / spacing))
     fissures = _smoothstep((0.35 - ridges) / 0.3) * _smoothstep((0.95 - lesion.d) / 0.2)
-    mottle = _smoothstep((lesion.noise("blotch_a") - 0.1) / 0.3)
+    mottle = _smoothstep((lesion.noise("blotch_a") - 0.1) / 0.6)
     components = [
-        ("tan", _colour("tan", lesion.gamma * 1.4), 0.7 * mottle),
+        ("tan", _colour("tan", lesion.gamma * 2.6), 0.9 * mottle),
         ("dark_brown", _colour("dark_brown", lesion.gamma * 0.9), 0.65 * fissures),
     ]
     milia = lesion.dots(2, 3 + (6 * u[:, 2]).astype(int), 0.1, 0.8, (0.7, 1.3))
@@ -561,7 +636,7 @@ def _paint_akiec(lesion: _Lesion):
     base = _colour("pink", lesion.gamma * (0.9 + 0.4 * u[:, 0]))
     red = _smoothstep((lesion.noise("blotch_a") + 0.1) / 0.4)
     fine = lesion.noise("fine") + 0.6 * lesion.noise("warp_v")   # two grids: no blocky flakes
-    scale = _smoothstep((fine - 0.35 + 0.2 * u[:, 1][:, None, None]) / 0.15) * _smoothstep((0.95 - lesion.d) / 0.3)
+    scale = _smoothstep((fine - 0.35 + 0.2 * u[:, 1][:, None, None]) / 0.3) * _smoothstep((0.95 - lesion.d) / 0.3)
     components = [
         ("red", _colour("red", lesion.gamma), 0.8 * red),
         ("white", _colour("white", np.ones(len(u), np.float32)), 0.75 * scale),
@@ -577,7 +652,7 @@ def _paint_bcc(lesion: _Lesion):
     n, size = len(u), lesion.size
     base = _colour("pink", lesion.gamma * (0.8 + 0.4 * u[:, 0]))
     components = []
-    nests = lesion.dots(4, np.where(u[:, 1] < 0.65, 1 + (4 * u[:, 2]).astype(int), 0), 0.0, 0.7, (1.8, 3.2))
+    nests = lesion.dots(4, np.where(u[:, 1] < 0.8, 1 + (4 * u[:, 2]).astype(int), 0), 0.0, 0.7, (1.8, 3.2))
     components.append(("blue_grey", _colour("blue_grey", lesion.gamma), 0.9 * nests))
     # arborizing vessels: trunks start inside the lesion and fork twice, getting thinner
     v = lesion.u[:, _U_VESSELS:]
@@ -612,7 +687,7 @@ def _paint_bcc(lesion: _Lesion):
     w = np.concatenate([a.reshape(n, -1) for a in widths], axis=1)
     image = np.broadcast_to(np.arange(n)[:, None], y.shape)
     vessels = _splat(n, size, image, y, x, w) * _smoothstep((1.05 - lesion.d) / 0.2)
-    components.append(("red", np.array([[0.78, 0.26, 0.38]], np.float32) ** lesion.gamma[:, None], 0.95 * vessels))
+    components.append(("red", np.array([[0.78, 0.26, 0.38]], np.float32) ** lesion.gamma[:, None], 0.8 * vessels))
     return "red", base, components
 
 
@@ -633,18 +708,18 @@ def _paint_df(lesion: _Lesion):
 def _paint_vasc(lesion: _Lesion):
     """vasc-like: red/purple lacunae separated by lighter septa."""
     u = lesion.u[:, _U_PAINT:]
-    base = _colour("pink", lesion.gamma * (1.1 + 0.3 * u[:, 0]))
+    base = _colour("pink", lesion.gamma * (1.5 + 0.4 * u[:, 0]))
     spacing = (lesion.radius * (0.55 + 0.25 * u[:, 1]))[:, None, None]
     warp_u, warp_v = lesion.noise("warp_u"), lesion.noise("warp_v")
     a = (lesion.along + 0.25 * spacing * warp_u) / spacing
     b = (lesion.across + 0.25 * spacing * warp_v) / spacing
     cells = np.cos(np.pi * a) * np.cos(np.pi * b)
-    lacunae = _smoothstep((np.abs(cells) - 0.25) / 0.25)
+    lacunae = _smoothstep((np.abs(cells) - 0.25) / 0.4)
     dark = _smoothstep((lesion.noise("blotch_a") + 0.2) / 0.4)
     purple = np.where((u[:, 2] < 0.5)[:, None], _colour("purple", lesion.gamma), _colour("red", lesion.gamma * 1.3))
     components = [
         ("red", purple, lacunae),
-        ("purple", _colour("purple", lesion.gamma * 1.5), 0.6 * lacunae * dark),
+        ("purple", _colour("purple", lesion.gamma * 1.6), 0.9 * lacunae * dark),
     ]
     return "red", base, components
 
@@ -665,10 +740,14 @@ def _boundary(labels: np.ndarray, uniforms: np.ndarray, normals: np.ndarray) -> 
     amplitude = np.where(k[None] <= 3, low[:, None] / np.sqrt(k), high[:, None] * 4.0 / k) * normals[:, 1:]
     phase = 2 * np.pi * uniforms[:, _U_PHASES:_U_PHASES + _N_HARMONICS]
     theta = np.linspace(0, 2 * np.pi, _N_ANGLES, endpoint=False)
-    # a cos(k theta + phi) = (a cos phi) cos(k theta) - (a sin phi) sin(k theta); summed with
-    # broadcasting rather than a matrix product so each row is computed the same way whatever the batch
-    cos_k, sin_k = np.cos(np.outer(k, theta))[None], np.sin(np.outer(k, theta))[None]
-    r = 1.0 + ((amplitude * np.cos(phase))[..., None] * cos_k - (amplitude * np.sin(phase))[..., None] * sin_k).sum(axis=1)
+    # a cos(k theta + phi) = (a cos phi) cos(k theta) - (a sin phi) sin(k theta); summed harmonic by
+    # harmonic rather than by a matrix product so each row is computed the same way whatever the batch
+    cos_k, sin_k = np.cos(np.outer(k, theta)), np.sin(np.outer(k, theta))
+    a_cos, a_sin = amplitude * np.cos(phase), amplitude * np.sin(phase)
+    r = np.ones((len(labels), _N_ANGLES))
+    for harmonic in range(_N_HARMONICS):
+        r += a_cos[:, harmonic, None] * cos_k[harmonic]
+        r -= a_sin[:, harmonic, None] * sin_k[harmonic]
     r = np.clip(r, 0.45, 1.8)
     return r / np.sqrt((r * r).mean(axis=1, keepdims=True))
 
@@ -713,10 +792,12 @@ def _shape_attributes(axes: np.ndarray, angle: np.ndarray, boundary: np.ndarray)
     axis = 0.5 * np.arctan2(2 * (px * py).mean(axis=1), (px * px).mean(axis=1) - (py * py).mean(axis=1))
     psi, rho2 = np.arctan2(py, px), px * px + py * py
     grid = np.linspace(-np.pi, np.pi, 2 * boundary.shape[1], endpoint=False)[None, :]
-    rho2_grid = _periodic_interp(np.broadcast_to(grid, (len(x), grid.shape[1])), psi, rho2)
+    # rho^2 on the grid and at the grid's mirror images about both axes, in one interpolation
+    queries = [np.broadcast_to(grid, (len(x), grid.shape[1]))]
+    queries += [2 * mirror[:, None] - grid for mirror in (axis, axis + np.pi / 2)]
+    rho2_grid, *reflections = np.split(_periodic_interp(np.concatenate(queries, axis=1), psi, rho2), 3, axis=1)
     parts = []
-    for mirror in (axis, axis + np.pi / 2):
-        reflected = _periodic_interp(2 * mirror[:, None] - grid, psi, rho2)
+    for reflected in reflections:
         # in polar form |M xor M'| = 1/2 integral |rho^2 - rho'^2| dpsi and |M| = 1/2 integral rho^2 dpsi
         parts.append(np.abs(rho2_grid - reflected).sum(axis=1) / (2 * rho2_grid.sum(axis=1)))
     asymmetry = 0.5 * (parts[0] + parts[1])
@@ -747,12 +828,19 @@ def _skin(u: np.ndarray, grids: np.ndarray, size: int, config: PhantomConfig) ->
     fall_y = (coords[None, :, None] - (light[:, 1, None, None] - 0.5) * 0.4) ** 2
     crops = [_texture_tile(size)[oy:oy + size, ox:ox + size]
              for oy, ox in (u[:, _U_TEXTURE:_U_TEXTURE + 2] * size).astype(int)]
-    texture = np.stack(crops) if crops else np.zeros((0, size, size), np.float32)
-    shade = (1.0 - k * fall_x - k * fall_y) * (1.0 + 0.025 * texture)          # (n, S, S)
-    redness = _value_noise(grids, "skin", size)                                 # blotchy erythema
-    skin = skin_rgb.T.astype(np.float32)[:, :, None, None] * shade[None]
-    skin[1] *= 1.0 - 0.05 * redness
-    skin[2] *= 1.0 - 0.03 * redness
+    shade = np.stack(crops) if crops else np.zeros((0, size, size), np.float32)  # texture
+    shade *= 0.025
+    shade += 1.0
+    shade *= 1.0 - k * fall_x - k * fall_y                                      # (n, S, S)
+    skin = np.multiply(skin_rgb.T.astype(np.float32)[:, :, None, None], shade[None])
+    redness = _value_noise(grids, "skin", size)                                 # blotchy erythema r
+    redness *= -0.05
+    redness += 1.0
+    skin[1] *= redness                                                          # green * (1 - 0.05 r)
+    redness -= 1.0
+    redness *= 0.6
+    redness += 1.0
+    skin[2] *= redness                                                          # blue * (1 - 0.03 r)
     return skin, tone
 
 
@@ -773,7 +861,7 @@ class _Geometry:
 
 
 def _geometry(labels: np.ndarray, u: np.ndarray, uniforms: np.ndarray, normals: np.ndarray,
-              size: int) -> _Geometry:
+              grids: np.ndarray, size: int) -> _Geometry:
     """Return the Fourier-perturbed ellipse of each image: normalised radius, mask and soft edge."""
     n = len(labels)
     shape = _SHAPE_TABLE[labels]
@@ -791,52 +879,70 @@ def _geometry(labels: np.ndarray, u: np.ndarray, uniforms: np.ndarray, normals: 
     dy = coords[None, :, None] - centre[:, 1, None, None]
     along = dx * cos + dy * sin
     across = dy * cos - dx * sin
+    # Below, arrays are updated in place (out=) where they can be: at this size fresh arrays cost
+    # more (page faults) than the arithmetic on them.
     nu, nv = along / axes[:, 0, None, None], across / axes[:, 1, None, None]   # ellipse-normalised frame
-    rho = np.hypot(nu, nv)
     theta_bin = np.arctan2(nv, nu)
     theta_bin += np.pi
     theta_bin *= _N_ANGLES / (2 * np.pi)
     bins = theta_bin.astype(np.int32)
     np.minimum(bins, _N_ANGLES - 1, out=bins)
     bins += (np.arange(n, dtype=np.int32) * _N_ANGLES)[:, None, None]       # index into the flattened table
-    r_theta = boundary.ravel()[bins]
-    d = rho / r_theta                                                         # d < 1 inside the lesion
-    edge = (shape[:, 5] * (0.7 + 0.6 * u[:, _U_EDGE])).astype(np.float32)[:, None, None]
-    alpha = _smoothstep((1.0 - d) / edge + 0.5)
-    return _Geometry(d, along, across, radius, axes, angle, centre, boundary, d < 1.0, alpha)
+    r_theta = np.take(boundary.ravel(), bins, out=theta_bin, mode="clip")     # r(theta) in theta's memory
+    rho = np.multiply(nu, nu, out=nu)                                         # rho = sqrt(nu^2 + nv^2)
+    rho += np.multiply(nv, nv, out=nv)
+    np.sqrt(rho, out=rho)
+    d = np.divide(rho, r_theta, out=rho)                                      # d < 1 inside the lesion
+    # soft edge alpha = smoothstep(1/2 - s / w) with s ~ (d - 1) r(theta) R the signed distance to the
+    # boundary (R the equivalent radius; negative inside) and w the edge's full width, a fraction of the
+    # image width per class and image, varying around the lesion by +-40%. alpha = 1/2 where the mask ends.
+    width = shape[:, 5] * (0.75 + 0.5 * u[:, _U_EDGE])
+    steep = _value_noise(grids, "edge", size)                                 # 1 / w varies smoothly
+    steep *= -0.4
+    steep += 1.0
+    steep *= (radius / width).astype(np.float32)[:, None, None]              # R / w
+    steep *= r_theta                                                          # r(theta) R / w
+    alpha = np.subtract(d, 1.0, out=r_theta)                                  # reuse r(theta)'s memory
+    alpha *= steep                                                            # s / w = (d - 1) r(theta) R / w
+    np.subtract(0.5, alpha, out=alpha)
+    return _Geometry(d, along, across, radius, axes, angle, centre, boundary, d < 1.0, _smoothstep(alpha, True))
 
 
 def _paint(labels: np.ndarray, shape: _Geometry, u: np.ndarray, grids: np.ndarray,
            size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Return the lesion transmission T (3, n, S, S) painted class by class, and the colour count (n,)."""
+    """Return the lesion transmission T (3, n, S, S) painted class by class, and the colour count (n,).
+
+    ``labels`` must be sorted (the chunk is rendered class by class).
+    """
     n = len(labels)
     gamma = (0.75 + 0.4 * u[:, _U_GAMMA]).astype(np.float32)                 # darker or lighter pigment
     transmission = np.empty((3, n, size, size), np.float32)
     colour_cover = np.zeros((n, len(DERMOSCOPIC_COLOURS)))
     lesion_pixels = np.maximum(shape.masks.sum(axis=(1, 2)), 1)
     for label, painter in _PAINTERS.items():
-        rows = np.flatnonzero(labels == label)
-        if not rows.size:
+        rows = slice(*np.searchsorted(labels, [label, label + 1]))          # labels are sorted
+        if rows.start == rows.stop:
             continue
         lesion = _Lesion(shape.d[rows], shape.along[rows], shape.across[rows], shape.radius[rows],
                          shape.centre[rows], shape.angle[rows], shape.axes[rows], shape.boundary[rows],
                          u[rows], grids[rows], gamma[rows], size)
         base_name, base, components = painter(lesion)
-        T = np.empty((3, len(rows), size, size), np.float32)
+        T = transmission[:, rows]                                             # a view: painted in place
         T[:] = base.T[:, :, None, None]
-        for _, colour, weight in components:        # paint in order: T <- T + w (T_c - T)
+        keep, added = np.empty_like(T[0]), np.empty_like(T[0])      # buffers reused by every component
+        for _, colour, weight in components:        # paint in order: T <- (1 - w) T + w T_c
+            np.subtract(1.0, weight, out=keep)
             for channel in range(3):
-                T[channel] += weight * (colour[:, channel, None, None] - T[channel])
+                T[channel] *= keep
+                T[channel] += np.multiply(weight, colour[:, channel, None, None], out=added)
         # visible share of each colour inside the mask: later components cover earlier ones
         inside = shape.masks[rows]
         remaining = inside.astype(np.float32)
         for name, _, weight in reversed(components):
-            share = (weight * remaining).sum(axis=(1, 2))
-            remaining *= 1.0 - weight
-            colour_cover[rows, DERMOSCOPIC_COLOURS.index(DERMOSCOPIC_COLOUR[name])] += share
+            covered = np.multiply(weight, remaining, out=added)
+            remaining -= covered                                # remaining <- (1 - w) remaining
+            colour_cover[rows, DERMOSCOPIC_COLOURS.index(DERMOSCOPIC_COLOUR[name])] += covered.sum(axis=(1, 2))
         colour_cover[rows, DERMOSCOPIC_COLOURS.index(DERMOSCOPIC_COLOUR[base_name])] += remaining.sum(axis=(1, 2))
-        T *= 1.0 + 0.05 * _value_noise(grids[rows], "fine", size)             # mottled pigment
-        transmission[:, rows] = T
     n_colours = (colour_cover / lesion_pixels[:, None] >= 0.05).sum(axis=1)
     return transmission, n_colours
 
@@ -857,9 +963,11 @@ def _add_hairs(image: np.ndarray, rows: np.ndarray, u: np.ndarray, switch: np.nd
     active = np.broadcast_to((np.arange(_MAX_HAIRS)[None, :] < count[:, None])[..., None], x.shape)
     image_index = np.broadcast_to(np.arange(m)[:, None, None], x.shape)
     cover = _splat(m, size, image_index[active], (y * size - 0.5)[active], (x * size - 0.5)[active], width[active])
+    visible = cover.reshape(m, -1).max(axis=1) > 0.5
+    cover = _optical_blur(cover[None])[0]                                     # seen through the same optics
     darkness = (0.15 + 0.2 * switch[rows, 15])[:, None, None]
     image[:, rows] *= 1.0 - cover * (1.0 - darkness)
-    return cover.reshape(m, -1).max(axis=1) > 0.5
+    return visible
 
 
 def _add_ruler(image: np.ndarray, rows: np.ndarray, switch: np.ndarray) -> None:
@@ -878,7 +986,7 @@ def _add_ruler(image: np.ndarray, rows: np.ndarray, switch: np.ndarray) -> None:
     y = np.select([edge_id == 0, edge_id == 1, edge_id == 2], [size - 1 - t, t, s], s)
     x = np.select([edge_id == 0, edge_id == 1, edge_id == 2], [s, s, t], size - 1 - t)
     cover = _splat(m, size, np.broadcast_to(np.arange(m)[:, None], y.shape), y, x, max(0.45, 0.5 * size / 64))
-    image[:, rows] *= 1.0 - 0.85 * cover
+    image[:, rows] *= 1.0 - 0.85 * _optical_blur(cover[None])[0]
 
 
 def _add_bubbles(image: np.ndarray, rows: np.ndarray, u: np.ndarray, switch: np.ndarray) -> None:
@@ -896,6 +1004,7 @@ def _add_bubbles(image: np.ndarray, rows: np.ndarray, u: np.ndarray, switch: np.
                  (cx + r * np.cos(ring))[active], max(0.45, 0.45 * scale))
     outer = _splat(m, size, image_index[active], (cy + (r + scale) * np.sin(ring))[active],
                    (cx + (r + scale) * np.cos(ring))[active], max(0.4, 0.35 * scale))
+    rim, outer = _optical_blur(np.stack([rim, outer]))
     image[:, rows] *= 1.0 - 0.3 * outer
     image[:, rows] += 0.75 * rim * (250.0 - image[:, rows])
 
@@ -912,7 +1021,7 @@ def _add_glints(image: np.ndarray, rows: np.ndarray, u: np.ndarray, switch: np.n
     image_index = np.broadcast_to(np.arange(m)[:, None], active.shape)
     cover = _splat(m, size, image_index[active], gy[active], gx[active],
                    max(0.45, 0.7 * size / 64) * (0.5 + g[..., 0][active]))
-    image[:, rows] += 0.9 * cover * (255.0 - image[:, rows])
+    image[:, rows] += 0.9 * _optical_blur(cover[None])[0] * (255.0 - image[:, rows])
 
 
 def _add_vignette(image: np.ndarray, rows: np.ndarray, switch: np.ndarray) -> None:
@@ -922,32 +1031,43 @@ def _add_vignette(image: np.ndarray, rows: np.ndarray, switch: np.ndarray) -> No
     ring_radius = (0.5 + 0.17 * switch[rows, 11])[:, None, None]              # 0.5 touches the edges
     cx = ((switch[rows, 12] - 0.5) * 0.06)[:, None, None]
     cy = ((switch[rows, 13] - 0.5) * 0.06)[:, None, None]
-    distance = np.hypot(coords[None, None, :] - cx, coords[None, :, None] - cy)
+    distance = np.sqrt((coords[None, None, :] - cx) ** 2 + (coords[None, :, None] - cy) ** 2)
     outside = _smoothstep((distance - ring_radius) / 0.035 + 0.5)
     image[:, rows] *= 1.0 - 0.88 * outside
 
 
 def _render_chunk(indices: np.ndarray, size: int, seed: int, config: PhantomConfig,
-                  forced_labels: np.ndarray | None):
-    """Return (images, masks, labels, attributes) for the images with global ``indices``."""
+                  forced_labels: np.ndarray | None, images: np.ndarray, masks: np.ndarray):
+    """Render the images with global ``indices`` into ``images`` (n, S, S, 3) and ``masks``; return (labels, attributes)."""
     n = len(indices)
     uniforms, normals, grids = _draw(indices, seed)
-    u = uniforms.astype(np.float32)
     if forced_labels is not None:
         labels = np.asarray(forced_labels, dtype=np.int64)
     else:
         labels = np.searchsorted(np.cumsum(config.priors()), uniforms[:, _U_LABEL] * (1 - 1e-12), side="right")
         labels = np.minimum(labels, len(CLASS_NAMES) - 1).astype(np.int64)
+    # Render the chunk sorted by class, so that each class painter works on a contiguous slice (views,
+    # no copies); every image is computed on its own, so the order changes no pixel. Undone at the end.
+    order = np.argsort(labels, kind="stable")
+    uniforms, normals, grids, labels = uniforms[order], normals[order], grids[order], labels[order]
+    u = uniforms.astype(np.float32)
 
     skin, tone = _skin(u, grids, size, config)
-    shape = _geometry(labels, u, uniforms, normals, size)
+    shape = _geometry(labels, u, uniforms, normals, grids, size)
     transmission, n_colours = _paint(labels, shape, u, grids, size)
-    # I = S L (1 - alpha (1 - T)): the lesion lets a fraction T of the skin's light through
-    transmission -= 1.0
-    transmission *= shape.alpha[None]
-    transmission += 1.0
+    # I = S L (1 - A), A = G_sigma * [alpha (1 - T)]: the lesion absorbs a fraction A of the skin's light,
+    # seen through optics that blur it with a Gaussian G_sigma whose width scales with the image size
+    absorbed = np.subtract(1.0, transmission, out=transmission)
+    # pigment density varies smoothly (+-25%) and is finely mottled (+-8%)
+    density = _value_noise(grids, "density", size)
+    density *= 0.25
+    density += 1.0
+    density += 0.08 * _value_noise(grids, "fine", size)
+    density *= shape.alpha
+    absorbed *= density[None]
+    absorbed = _optical_blur(absorbed)
     image = skin
-    image *= transmission
+    image *= np.subtract(1.0, absorbed, out=absorbed)
 
     switch = u[:, _U_SWITCH:_U_SWITCH + 16]
     everyone = np.arange(n)
@@ -972,7 +1092,8 @@ def _render_chunk(indices: np.ndarray, size: int, seed: int, config: PhantomConf
 
     np.clip(image, 0.0, 255.0, out=image)
     image += 0.5                                                              # round when truncating
-    images = image.astype(np.uint8).transpose(1, 2, 3, 0).copy()
+    images[order] = image.transpose(1, 2, 3, 0)                              # float -> uint8 truncates
+    masks[order] = shape.masks
     masks = shape.masks
     asymmetry, irregularity = _shape_attributes(shape.axes, shape.angle, shape.boundary)
     edge_pixels = np.concatenate([masks[:, 0, :], masks[:, -1, :], masks[:, :, 0], masks[:, :, -1]], axis=1)
@@ -989,4 +1110,5 @@ def _render_chunk(indices: np.ndarray, size: int, seed: int, config: PhantomConf
         "has_glints": wants["glints"].astype(bool),
         "touches_border": edge_pixels.any(axis=1),
     }
-    return images, masks, labels, attributes
+    unsorted = np.argsort(order)                                              # back to the chunk's order
+    return labels[unsorted], {key: value[unsorted] for key, value in attributes.items()}

@@ -1,0 +1,64 @@
+"""Imports flow one way through medgan_nb's rooms; no module imports a room above its own."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "medgan_nb"
+
+# room -> the rooms it may import (besides itself)
+ALLOWED = {
+    "runtime": set(),
+    "data": {"runtime"},
+    "losses": {"runtime"},
+    "augment": {"runtime"},
+    "models": {"runtime", "data"},
+    "train": {"runtime", "data", "models", "losses", "augment"},
+    "theory": {"runtime", "data", "models", "losses", "viz"},  # notebook 01's toy experiments
+    "metrics": {"runtime", "data", "models"},
+    "viz": {"runtime", "data", "models", "metrics"},
+    "widgets": {"runtime", "data", "models", "metrics", "viz", "losses", "theory"},
+    "experiments": {"runtime", "data", "models", "losses", "augment", "train", "metrics", "viz", "widgets"},
+    "notebook": {"runtime"},
+    "baselines": {"runtime", "notebook"},
+    "colab": {"runtime"},
+}
+
+
+def _room(path: Path) -> str:
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    return parts[0]
+
+
+def _imported_rooms(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    here = path.relative_to(PACKAGE).with_suffix("").parts
+    package = here[:-1] if path.name != "__init__.py" else here[:-1]
+    rooms = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = list(package[: len(package) - node.level + 1])
+                target = base + (node.module.split(".") if node.module else [])
+                if not target:  # "from .. import x" at the top of the package: x is the room
+                    rooms.update(alias.name for alias in node.names)
+                else:
+                    rooms.add(target[0])
+            elif node.module and node.module.startswith("medgan_nb."):
+                rooms.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            rooms.update(a.name.split(".")[1] for a in node.names if a.name.startswith("medgan_nb."))
+    return rooms
+
+
+MODULES = sorted(p for p in PACKAGE.rglob("*.py") if p.name != "__init__.py" or p.parent != PACKAGE)
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_module_imports_only_rooms_below_it(path):
+    room = _room(path)
+    assert room in ALLOWED, f"{path.relative_to(PACKAGE)}: room {room!r} has no place in ALLOWED; add it"
+    wrong = _imported_rooms(path) - ALLOWED[room] - {room}
+    assert not wrong, f"{path.relative_to(PACKAGE)} ({room}) imports {sorted(wrong)}, a room above or beside it"
