@@ -24,6 +24,7 @@ ALLOWED = {
     "notebook": {"runtime"},
     "baselines": {"runtime", "notebook"},
     "colab": {"runtime"},
+    "exercises": {"runtime"},
 }
 
 
