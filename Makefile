@@ -6,7 +6,7 @@
 #                   tests/baselines/<PROFILE>.json (bounds are kept; review the change with git diff)
 #   make test       unit tests + every notebook under the smoke profile
 #   make lab        JupyterLab with ipywidgets working
-#   make bench      benchmarks (phantom throughput and texture, DCGAN training speed, DiffAugment overhead, ...)
+#   make bench      benchmarks (phantom throughput and texture, DCGAN training speed, DiffAugment overhead, families vs DCGAN)
 #   make colab-links  rewrite the Colab badges and install lines from medgan_nb.runtime.REPOSITORY
 #   make clean      remove runs/, caches and executed outputs (keeps .venv and data/)
 PYTHON ?= python3

@@ -6,8 +6,8 @@ same phantom lesions (32 px and the ``cpu`` budget's widths by default), with on
 
 * ``dcgan`` -- the reference step;
 * ``stylegan`` -- modulated convolutions (one grouped convolution per layer), noise, style mixing, lazy R1, EMA;
-* ``progressive`` -- the fade-in schedule walks 4 px to full size over the run, so its figure is the average
-  over a whole schedule, as in training;
+* ``progressive`` -- the warm-up steps run at 4 px, then the fade-in schedule walks 4 px to full size over
+  the timed steps, so its figure is the average over one whole schedule, as in training;
 * ``spade`` and ``pix2pix`` -- conditioned on the phantoms' lesion masks
   (``load_dataset("phantom").masks`` through :func:`medgan_nb.models.spade.mask_condition`);
 * ``cyclegan`` -- two generators and two discriminators; each training item is the channel stack of one
@@ -59,6 +59,14 @@ def training_inputs(name: str, images: torch.Tensor, masks: torch.Tensor) -> tup
     return images, None
 
 
+def timed_window(schedule, warmup: int, steps: int):
+    """Return a schedule hook that stays at the first stage for the warm-up steps, then runs ``schedule`` over the timed ones."""
+    def hook(step: int, total_steps: int, generator, discriminator) -> None:
+        schedule(max(1, step - warmup), steps, generator, discriminator)  # timed step k is step k of the schedule
+
+    return hook
+
+
 def images_per_second(name: str, images: torch.Tensor, masks: torch.Tensor, *, image_size: int, budget: str,
                       batch_size: int, steps: int, warmup: int, device: str | None, amp: str) -> float:
     """Return the images (or pairs) per second of ``steps`` training steps of a fresh ``name``, after ``warmup`` steps."""
@@ -67,6 +75,8 @@ def images_per_second(name: str, images: torch.Tensor, masks: torch.Tensor, *, i
     generator, discriminator = build_family(name, image_size, budget)
     config = family_config(name, image_size, steps=warmup + steps, batch_size=batch_size, seed=0, device=device,
                            amp=amp, progress=False, log_every=warmup + steps)
+    if config.schedule is not None:  # progressive: the timed steps walk the whole 4 px -> full-size schedule
+        config.schedule = timed_window(config.schedule, warmup, steps)
     clock: dict[int, float] = {}
 
     def read_clock(step: int, state) -> None:
