@@ -172,3 +172,47 @@ def test_stage_list_and_recorder_follow_the_schedule():
     assert fade[0]["alpha"] < 1.0 and fade[-1]["alpha"] == 1.0
     with pytest.raises(ValueError, match="every must be >= 1 step, got 0"):
         style_growth.StageRecorder(every=0)
+
+
+def test_layout_kept_tells_a_kept_layout_from_a_new_one():
+    torch.manual_seed(0)
+    layouts = torch.randn(4, 3, 4, 4)  # four z, each its own 4 x 4 layout
+    coarse = torch.nn.functional.interpolate(layouts, size=16, mode="nearest")
+    detailed = coarse + 0.05 * torch.randn(4, 3, 16, 16)  # the same layouts with fine detail added
+    shuffled = coarse[[1, 2, 3, 0]]  # every z got another z's layout
+    records = [{"resolution": 8, "images": coarse}, {"resolution": 16, "images": detailed}]
+    kept = style_growth.layout_kept(records)
+    assert [(p["from"], p["to"]) for p in kept] == [(8, 16)]
+    assert kept[0]["same_z"] < 0.1 * kept[0]["other_z"]
+    assert "layout kept (< 0.5): 8->16 px" in style_growth.layout_verdict(kept)
+    moved = style_growth.layout_kept([records[0], {"resolution": 16, "images": shuffled}])
+    assert moved[0]["same_z"] > 0.5 * moved[0]["other_z"]
+    verdict = style_growth.layout_verdict(moved)
+    assert "layout kept (< 0.5): none" in verdict and "layout changed: 8->16 px" in verdict
+
+
+def test_truncation_and_training_verdicts_follow_the_numbers():
+    assert "diversity rises with psi" in style_growth.truncation_verdict([0.0, 0.5, 1.0], [0.0, 0.02, 0.05])
+    assert "does NOT rise" in style_growth.truncation_verdict([0.0, 0.5, 1.0], [0.0, 0.06, 0.05])
+
+    class Run:
+        def __init__(self, name, fd, fd_untrained):
+            self.name, self.fd, self.fd_untrained = name, fd, fd_untrained
+
+    verdict = style_growth.training_verdict({"a": Run("a", 2.0, 10.0), "b": Run("b", 9.0, 10.0)})
+    assert "below 80% of the untrained one: a (20%)" in verdict and "not below it: b (90%)" in verdict
+
+
+def test_bad_noise_and_walk_requests_are_clear_errors():
+    generator = tiny_stylegan()
+    z = torch.randn(2, 16)
+    with pytest.raises(ValueError, match=r"noise layers \[7\] are out of range.*valid indices are 0\.\.6"):
+        style_growth.noise_std_maps(generator, z, n_draws=4, layers=[0, 7])
+    with pytest.raises(ValueError, match=r"n_draws must be >= 2.*got 1"):
+        style_growth.noise_std_maps(generator, z, n_draws=1)
+    with pytest.raises(ValueError, match=r"n_steps must be >= 2.*got 1"):
+        style_growth.latent_walks(generator, z[0], z[1], n_steps=1)
+    with pytest.raises(ValueError, match=r"mix_layer 8 is out of range.*valid indices are 0\.\.6"):
+        style_growth.style_mixing_grid(generator, z, z, mix_layer=8)
+    with pytest.raises(ValueError, match="no records to draw; train with a StageRecorder"):
+        style_growth.plot_stage_samples([], "empty")

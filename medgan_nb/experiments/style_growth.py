@@ -33,7 +33,10 @@ walks the resolution :math:`r` from 4 to the image size and fades every new
 block in, :math:`G_\alpha = (1-\alpha)\,\mathrm{up}(\mathrm{toRGB}_r) + \alpha\,\mathrm{toRGB}_{2r}`.
 :class:`StageRecorder` is a ``train_gan`` callback that keeps the generator's
 samples of a fixed :math:`z` together with :math:`(r, \alpha)` at every stage
-change and at fixed steps.
+change and at fixed steps. Whether a new stage keeps the layout of the last
+one is measured on the samples of the same :math:`z` average-pooled to
+:math:`4\times4`: the RMS change of one :math:`z` from stage to stage against
+the RMS difference between two different :math:`z` (:func:`layout_kept`).
 
 This module sits on top (``medgan_nb.experiments``): it trains with the engine,
 measures with :mod:`medgan_nb.metrics` and draws with :mod:`medgan_nb.viz`.
@@ -145,6 +148,15 @@ def plot_family_samples(runs: dict[str, FamilyRun], n_show: int = 16):
     return fig
 
 
+def training_verdict(runs: dict[str, FamilyRun], bar: float = 0.8) -> str:
+    """Return a printed line: which families cut their distance below ``bar`` x the untrained one, and which did not."""
+    ratios = {run.name: run.fd / run.fd_untrained for run in runs.values()}
+    below = [f"{name} ({ratio:.0%})" for name, ratio in ratios.items() if ratio < bar]
+    above = [f"{name} ({ratio:.0%})" for name, ratio in ratios.items() if ratio >= bar]
+    return (f"trained distance below {bar:.0%} of the untrained one: {', '.join(below) or 'none'}"
+            + (f"; not below it: {', '.join(above)}" if above else ""))
+
+
 def closest_family(runs: dict[str, FamilyRun]) -> str:
     """Return a printed verdict: which family's samples are closest to the held-out images, and by how much."""
     ranked = sorted(runs.values(), key=lambda run: run.fd)
@@ -154,9 +166,10 @@ def closest_family(runs: dict[str, FamilyRun]) -> str:
 
 
 def cost_verdict(runs: dict[str, FamilyRun], reference: str = "dcgan") -> str:
-    """Return a printed line: each family's training speed as a multiple of the reference family's."""
-    base = runs[reference].result.images_per_second
-    parts = [f"{run.name} trains at {run.result.images_per_second / base:.2f} x {reference}'s images/s"
+    """Return a printed line: each family's training speed and forward MFLOPs as multiples of the reference family's."""
+    base, base_flops = runs[reference].result.images_per_second, runs[reference].mflops_per_image
+    parts = [f"{run.name} trains at {run.result.images_per_second / base:.2f} x {reference}'s images/s "
+             f"with {run.mflops_per_image / base_flops:.2f} x its MFLOPs per image"
              for run in runs.values() if run.name != reference]
     return "; ".join(parts)
 
@@ -261,6 +274,13 @@ def noise_std_maps(generator: nn.Module, z: Tensor, n_draws: int = 16, seed: int
 
     ``layers`` lists the layers whose noise is redrawn (None: all); the other layers keep draw 0's noise.
     """
+    if n_draws < 2:
+        raise ValueError(f"n_draws must be >= 2 (a standard deviation needs two draws), got {n_draws}; "
+                         "try 8 or 16")
+    bad = [layer for layer in (layers or []) if not 0 <= layer < generator.num_layers]
+    if bad:
+        raise ValueError(f"noise layers {bad} are out of range: this generator has {generator.num_layers} layers, "
+                         f"valid indices are 0..{generator.num_layers - 1} (resolutions {list(generator.resolutions)})")
     generator = generator.eval()
     z = z.to(model_device(generator))
     base = generator.make_noise(len(z), seed)
@@ -330,6 +350,14 @@ def plot_noise_effect(mean_images: Tensor, std_all: Tensor, std_by_resolution: d
 # ----------------------------------------------------------------------------
 
 @torch.no_grad()
+def truncation_verdict(psis: Sequence[float], diversity: Sequence[float]) -> str:
+    """Return a printed line: whether the diversity rises with psi at every step of the strip, and its range."""
+    rises = all(later > earlier for earlier, later in zip(diversity, diversity[1:]))
+    return (f"diversity {'rises' if rises else 'does NOT rise'} with psi at every step: "
+            f"{diversity[0]:.4f} at psi = {psis[0]:g} to {diversity[-1]:.4f} at psi = {psis[-1]:g}")
+
+
+@torch.no_grad()
 def truncation_strip(generator: nn.Module, z: Tensor, psis: Sequence[float], noise_seed: int = 0) -> Tensor:
     """Return images (len(z), len(psis), C, H, W): each z drawn with every truncation psi, one shared noise."""
     generator = generator.eval()
@@ -375,6 +403,8 @@ def plot_truncation(strip: Tensor, psis: Sequence[float], diversity: Sequence[fl
 def latent_walks(generator: nn.Module, z_start: Tensor, z_end: Tensor, n_steps: int = 8,
                  noise_seed: int = 0) -> dict[str, Tensor]:
     """Return {"z": images along the slerp in z, "w": images along the straight line in w}, one shared noise."""
+    if n_steps < 2:
+        raise ValueError(f"n_steps must be >= 2 (the two end points at least), got {n_steps}; try 8")
     generator = generator.eval()
     device = model_device(generator)
     path_z = interpolate_latents(z_start, z_end, n_steps, "slerp").to(device)
@@ -509,6 +539,35 @@ class StageRecorder:
         for record in self.records:
             last[record["resolution"]] = record
         return [last[r] for r in sorted(last)]
+
+
+def layout_kept(records: Sequence[dict[str, Any]], size: int = 4) -> list[dict[str, Any]]:
+    """Return, per pair of consecutive stage records, the RMS difference of size x size average-pooled images.
+
+    ``same_z``: each z against itself at the next stage (the layout drifts); ``other_z``: against the
+    other z's at the next stage (how different two layouts are). same_z well below other_z means the
+    next stage kept the layout of the previous one.
+    """
+    pairs = []
+    for before, after in zip(records, records[1:]):
+        coarse_before = nn.functional.adaptive_avg_pool2d(before["images"].float(), size)
+        coarse_after = nn.functional.adaptive_avg_pool2d(after["images"].float(), size)
+        distances = torch.cdist(coarse_before.flatten(1), coarse_after.flatten(1)) / coarse_before[0].numel() ** 0.5
+        same = distances.diagonal()
+        other = distances[~torch.eye(len(distances), dtype=torch.bool)]
+        pairs.append({"from": before["resolution"], "to": after["resolution"],
+                      "same_z": float(same.mean()), "other_z": float(other.mean())})
+    return pairs
+
+
+def layout_verdict(pairs: Sequence[dict[str, Any]], bar: float = 0.5) -> str:
+    """Return a printed line: at which stage changes the layout (same z) moved less than ``bar`` x the other-z distance."""
+    ratios = {f"{p['from']}->{p['to']} px": p["same_z"] / max(p["other_z"], 1e-12) for p in pairs}
+    kept = [change for change, ratio in ratios.items() if ratio < bar]
+    moved = [change for change, ratio in ratios.items() if ratio >= bar]
+    listed = ", ".join(f"{change} {ratio:.2f}" for change, ratio in ratios.items())
+    return (f"same-z change / other-z difference of the 4x4 layout: {listed}; layout kept (< {bar:g}): "
+            f"{', '.join(kept) or 'none'}" + (f"; layout changed: {', '.join(moved)}" if moved else ""))
 
 
 def plot_stage_samples(records: Sequence[dict[str, Any]], title: str):
