@@ -76,6 +76,9 @@ def test_progressive_stages_cover_every_resolution(metrics):
         assert after["first_step"] == before["last_step"] + 1
         assert 0 < after["fade_steps"] <= after["last_step"] - after["first_step"] + 1
     assert stages[0]["fade_steps"] == 0  # nothing to fade in at 4 x 4
+    layout = metrics["progressive_layout_kept"]
+    assert [(pair["from"], pair["to"]) for pair in layout] == list(zip(expected, expected[1:]))
+    assert all(pair["same_z"] >= 0 and pair["other_z"] > 0 for pair in layout)
 
 
 @pytest.mark.notebook
