@@ -72,6 +72,7 @@ bench: setup
 	$(PY) benchmarks/bench_metrics.py --json runs/bench/metrics.json
 	$(PY) benchmarks/bench_losses.py --json runs/bench/losses.json
 	$(PY) benchmarks/bench_conditional.py --json runs/bench/conditional.json
+	$(PY) benchmarks/bench_families.py --json runs/bench/families.json
 
 colab-links: setup
 	$(PY) -m medgan_nb.colab

@@ -27,6 +27,7 @@ TINY_COUNTS = {
     "06_masks_and_translation": {"steps": 2, "pix2pix_steps": 2, "cyclegan_steps": 2, "skin_tone_steps": 2,
                                  "n_images": 300, "n_eval": 60, "n_translation": 80, "samples_per_mask": 2},
     "04_conditional_generation": {"steps": 4, "n_images": 300, "n_eval": 60, "n_per_class": 4},
+    "05_style_and_growth": {"steps": 4, "n_images": 300, "n_eval": 60, "noise_draws": 4},
 }
 
 NOTEBOOKS = list_notebooks(ROOT)
