@@ -23,6 +23,9 @@ TINY_COUNTS = {
     "00_setup_and_data": {"n_images": 140},
     "01_gan_theory": {"steps": 20, "d_star_steps": 20, "sweep_steps": 10, "gan_steps_1d": 20, "d_only_steps": 10},
     "02_dcgan_skin_lesions": {"steps": 4, "n_images": 300, "n_eval": 60},
+    "08_responsible_synthetic_data": {"steps": 4, "n_images": 700, "n_eval": 60, "privacy_steps": 4,
+                                      "train_sizes": [16, 64], "epsilons": [1.0], "dp_images": 64,
+                                      "n_records": 300, "ctgan_epochs": 1},
 }
 
 NOTEBOOKS = list_notebooks(ROOT)

@@ -239,18 +239,47 @@ def privacy_curve(images: torch.Tensor, heldout: torch.Tensor, epsilons: Sequenc
 # Synthetic health records: CTGAN, sdmetrics, utility, closest records
 # --------------------------------------------------------------------------------------
 
-def fit_ctgan(train: pd.DataFrame, epochs: int, batch_size: int = 100, seed: int = 0):
+MISSING_SUFFIX = "__missing"
+
+
+class MissingAwareCTGAN:
+    """CTGAN with missing numbers: each gappy numeric column gets a yes/no "missing" column CTGAN learns with the rest.
+
+    CTGAN refuses NaN in numeric columns; SDV solves it the same way: fill the gaps
+    (here with the column's median) and model the missingness as its own category,
+    so the synthetic table is missing values as often, and for the same kind of
+    rows, as the real one (e.g. LDH missing more often for young patients).
+    """
+
+    def __init__(self, model, columns: list[str], gappy: list[str]) -> None:
+        self.model, self.columns, self.gappy = model, columns, gappy
+
+    def sample(self, n: int) -> pd.DataFrame:
+        """Return ``n`` synthetic records with the original columns, NaN where the model drew "missing"."""
+        table = self.model.sample(n)
+        for column in self.gappy:
+            table.loc[table[column + MISSING_SUFFIX] == "yes", column] = np.nan
+        return table[self.columns]
+
+
+def fit_ctgan(train: pd.DataFrame, epochs: int, batch_size: int = 100, seed: int = 0) -> MissingAwareCTGAN:
     """Return a CTGAN model (the ``ctgan`` package) fitted to ``train``; its ``.sample(n)`` draws records."""
     from ctgan import CTGAN
 
     torch.manual_seed(seed)
     np.random.seed(seed)
-    discrete = [column for column in train.columns if column in CATEGORICAL_COLUMNS]
+    numeric = [c for c in train.columns if c not in CATEGORICAL_COLUMNS]
+    gappy = [c for c in numeric if train[c].isna().any()]
+    filled = train.copy()
+    for column in gappy:
+        filled[column + MISSING_SUFFIX] = np.where(train[column].isna(), "yes", "no")
+        filled[column] = train[column].fillna(train[column].median())
+    discrete = [c for c in filled.columns if c in CATEGORICAL_COLUMNS or c.endswith(MISSING_SUFFIX)]
     batch_size = max(10, min(batch_size, len(train)) // 10 * 10)  # CTGAN needs a multiple of its pac (10)
     model = CTGAN(epochs=epochs, batch_size=batch_size, pac=10, enable_gpu=False, verbose=False)
     model.set_random_state(seed)
-    model.fit(train, discrete_columns=discrete)
-    return model
+    model.fit(filled, discrete_columns=discrete)
+    return MissingAwareCTGAN(model, list(train.columns), gappy)
 
 
 def sdmetrics_metadata(table: pd.DataFrame) -> dict:
@@ -274,7 +303,9 @@ def utility_accuracy(train: pd.DataFrame, test: pd.DataFrame, target: str = "dx"
 
 def tabular_report(train: pd.DataFrame, heldout: pd.DataFrame, synthetic: pd.DataFrame, seed: int = 0) -> dict:
     """Return fidelity (sdmetrics), utility (train on synthetic vs real, test on real) and closest-record figures."""
-    from sdmetrics.reports.single_table import QualityReport
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # the single-table report's move to a multi-table API
+        from sdmetrics.reports.single_table import QualityReport
 
     report = QualityReport()
     report.generate(train, synthetic, sdmetrics_metadata(train), verbose=False)
