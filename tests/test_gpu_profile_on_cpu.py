@@ -28,6 +28,9 @@ TINY_COUNTS = {
                                  "n_images": 300, "n_eval": 60, "n_translation": 80, "samples_per_mask": 2},
     "04_conditional_generation": {"steps": 4, "n_images": 300, "n_eval": 60, "n_per_class": 4},
     "05_style_and_growth": {"steps": 4, "n_images": 300, "n_eval": 60, "noise_draws": 4},
+    "08_responsible_synthetic_data": {"steps": 4, "n_images": 700, "n_eval": 60, "privacy_steps": 4,
+                                      "train_sizes": [16, 64], "epsilons": [1.0], "dp_images": 64,
+                                      "n_records": 300, "ctgan_epochs": 1},
 }
 
 NOTEBOOKS = list_notebooks(ROOT)

@@ -1,0 +1,181 @@
+"""Notebook 08's audits on constructed cases: each moves the right way, and bad input gets a clear error."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from medgan_nb.data import PhantomConfig, render_phantoms
+from medgan_nb.data.tabular import (RECORD_COLUMNS, check_record_columns, load_ham10000_records, split_records,
+                                    synthetic_health_records)
+from medgan_nb.experiments.responsible import rebalanced_indices, skewed_indices, train_dp_gan
+from medgan_nb.metrics.fairness import (check_groups_present, coverage_distance, estimate_groups, group_of_type,
+                                        group_shares, per_group_accuracy)
+from medgan_nb.metrics.privacy import (check_privacy_budget, closest_record_summary, membership_attack,
+                                       membership_auc, memorisation_record)
+
+
+def phantoms(n: int, tones: tuple[int, int], seed: int, start: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return (images, labels) of clean 32 px phantoms whose skin types lie in ``tones``."""
+    batch = render_phantoms(n, size=32, seed=seed, start=start, config=PhantomConfig.clean(skin_tones=tones))
+    return batch.to_tensor(), torch.from_numpy(batch.labels)
+
+
+# ----------------------------------------------------------------------------- fairness
+
+def test_skin_tone_estimate_agrees_with_the_phantoms_truth():
+    batch = render_phantoms(300, size=32, seed=3)
+    truth = group_of_type(batch.attributes["skin_tone"])
+    agreement = (estimate_groups(batch.to_tensor()) == truth).mean()
+    assert agreement > 0.9, agreement
+
+
+def test_a_generator_that_only_makes_light_skin_under_serves_dark_skin():
+    light, _ = phantoms(150, (1, 3), seed=1)
+    real_light, _ = phantoms(40, (1, 3), seed=2)
+    real_dark, _ = phantoms(40, (4, 6), seed=2)
+    real = torch.cat([real_light, real_dark])
+    groups = np.array(["light"] * 40 + ["dark"] * 40)
+    shares = group_shares(estimate_groups(light))  # "generated" = light-skin images only
+    assert shares["dark"] < 0.1 and shares["light"] > 0.9, shares
+    coverage = coverage_distance(light, real, groups)
+    assert coverage["dark"] > 1.3 * coverage["light"], coverage
+    # a generator that makes both groups covers dark skin much better
+    both = torch.cat([light[:75], phantoms(75, (4, 6), seed=1)[0]])
+    assert coverage_distance(both, real, groups)["dark"] < 0.8 * coverage["dark"]
+
+
+def test_a_classifier_trained_on_light_skin_serves_dark_skin_worse():
+    train, train_labels = phantoms(350, (1, 2), seed=4)
+    test_light, light_labels = phantoms(150, (1, 2), seed=5)
+    test_dark, dark_labels = phantoms(150, (5, 6), seed=5)
+    accuracy = per_group_accuracy(train, train_labels, torch.cat([test_light, test_dark]),
+                                  torch.cat([light_labels, dark_labels]), ["light"] * 150 + ["dark"] * 150)
+    assert accuracy["light"] > accuracy["dark"] + 0.1, accuracy
+    assert accuracy["light"] > 1.5 / 7, accuracy  # better than chance on the group it was trained on
+
+
+def test_skewed_and_rebalanced_sets_have_the_asked_proportions():
+    groups = np.array(["light"] * 800 + ["dark"] * 200)
+    skewed = skewed_indices(groups, dark_share=0.05, seed=0)
+    assert len(set(skewed)) == len(skewed)
+    assert abs((groups[skewed] == "dark").mean() - 0.05) < 0.005
+    balanced = rebalanced_indices(groups[skewed], seed=0)
+    assert abs((groups[skewed][balanced] == "dark").mean() - 0.5) < 1e-9
+
+
+def test_a_skin_tone_group_absent_from_the_data_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"no image of the skin-tone group\(s\) \['dark'\].*skin_tones"):
+        check_groups_present(np.array(["light"] * 10), "the training images")
+    with pytest.raises(ValueError, match="no image of the skin-tone group"):
+        skewed_indices(np.array(["light"] * 10), dark_share=0.1)
+    images = torch.zeros(4, 3, 32, 32)
+    with pytest.raises(ValueError, match=r"the real images has no image.*\['light'\]"):
+        coverage_distance(images, images, ["dark"] * 4)
+    with pytest.raises(ValueError, match="Fitzpatrick-like types 1-6, got \\[7\\]"):
+        group_of_type([1, 7])
+    with pytest.raises(ValueError, match="dark_share must lie strictly between 0 and 1, got 1.5"):
+        skewed_indices(np.array(["light", "dark"] * 5), dark_share=1.5)
+
+
+# ----------------------------------------------------------------------------- privacy
+
+def test_a_planted_copy_is_flagged():
+    train, _ = phantoms(60, (1, 6), seed=6)
+    heldout, _ = phantoms(60, (1, 6), seed=6, start=60)
+    new, _ = phantoms(40, (1, 6), seed=6, start=120)
+    honest = memorisation_record(10, new, train, heldout)
+    planted = memorisation_record(10, torch.cat([new[:30], train[:10]]), train, heldout)
+    assert planted["copy_fraction"] >= 0.25 > honest["copy_fraction"] + 0.1, (planted, honest)
+
+
+def test_planted_records_are_exact_copies_with_zero_distance():
+    train, heldout = split_records(synthetic_health_records(400, seed=1), seed=1)
+    fresh = synthetic_health_records(200, seed=2)
+    honest = closest_record_summary(fresh, train, heldout)
+    planted = closest_record_summary(pd.concat([fresh.iloc[:150], train.iloc[:50]], ignore_index=True), train, heldout)
+    assert honest["exact_copy_share"] == 0.0
+    assert planted["exact_copy_share"] == pytest.approx(0.25)
+    assert planted["closer_than_heldout_5pct"] >= 0.25 > honest["closer_than_heldout_5pct"] + 0.1
+
+
+def test_membership_auc_is_half_without_a_leak_and_one_for_a_perfect_one():
+    rng = np.random.default_rng(0)
+    assert membership_auc(rng.normal(size=2000), rng.normal(size=2000)) == pytest.approx(0.5, abs=0.03)
+    assert membership_auc([3.0, 4.0, 5.0], [0.0, 1.0, 2.0]) == 1.0
+
+
+@pytest.fixture(scope="module")
+def tiny_members():
+    members, _ = phantoms(16, (1, 6), seed=7)
+    nonmembers, _ = phantoms(16, (1, 6), seed=7, start=32)
+    return members, nonmembers
+
+
+def test_differential_privacy_at_small_epsilon_lowers_the_attacks_auc(tiny_members):
+    members, nonmembers = tiny_members
+    common = dict(delta=1e-3, steps=300, batch_size=8, width=16, seed=0, progress=False, lr=1e-3)
+    plain = train_dp_gan(members, None, **common)
+    private = train_dp_gan(members, 0.5, **common)
+    auc_plain = membership_attack(plain["discriminator"], members, nonmembers)
+    auc_private = membership_attack(private["discriminator"], members, nonmembers)
+    assert auc_plain > 0.7, auc_plain  # 16 images seen 150 times each: the plain D remembers them
+    assert auc_private < auc_plain - 0.15, (auc_private, auc_plain)
+    assert private["epsilon"] <= 0.5 * 1.05 and private["noise_multiplier"] > 1
+    assert math.isinf(plain["epsilon"]) and plain["noise_multiplier"] == 0
+
+
+@pytest.mark.parametrize("epsilon, delta, message", [
+    (0.0, 1e-5, "epsilon must be a finite number > 0, got 0.0"),
+    (-1, 1e-5, "epsilon must be a finite number > 0, got -1.0"),
+    (math.inf, 1e-5, "epsilon must be a finite number > 0, got inf.*epsilon=None"),
+    (1.0, 0.0, "delta must lie strictly between 0 and 1, got 0.0"),
+    (1.0, 1.5, "delta must lie strictly between 0 and 1, got 1.5"),
+    (1.0, 0.01, r"delta=0.01 is not below 1/n = 0.005 for n=200.*delta < 1/n"),
+    ("abc", 1e-5, "epsilon and delta must be numbers"),
+])
+def test_a_privacy_budget_out_of_range_is_a_clear_error(epsilon, delta, message):
+    with pytest.raises(ValueError, match=message):
+        check_privacy_budget(epsilon, delta, n_records=200)
+
+
+def test_train_dp_gan_checks_its_budget_before_training():
+    with pytest.raises(ValueError, match="delta must lie strictly between 0 and 1"):
+        train_dp_gan(torch.zeros(8, 3, 32, 32), 1.0, 2.0, steps=1, batch_size=4, width=8)
+
+
+# ----------------------------------------------------------------------------- tabular
+
+def test_synthetic_records_are_deterministic_and_have_their_known_structure():
+    table = synthetic_health_records(3000, seed=0)
+    assert table.equals(synthetic_health_records(3000, seed=0))
+    assert not table.equals(synthetic_health_records(3000, seed=1))
+    assert set(RECORD_COLUMNS) <= set(table.columns)
+    assert table["dx"].value_counts(normalize=True)["nv"] == pytest.approx(6705 / 10015, abs=0.03)
+    assert table.groupby("dx")["age"].mean()["mel"] > table.groupby("dx")["age"].mean()["nv"] + 8
+    assert table["ldh_u_l"].corr(table["age"]) > 0.3 and table["ldh_u_l"].corr(table["diameter_mm"]) > 0.2
+    assert 0.15 < table["ldh_u_l"].isna().mean() < 0.35 and 0.06 < table["crp_mg_l"].isna().mean() < 0.14
+    young, old = table["age"] < 35, table["age"] > 60
+    assert table["ldh_u_l"][young].isna().mean() > table["ldh_u_l"][old].isna().mean() + 0.1  # missing at random
+    assert (table.loc[table["dx"] == "akiec", "localization"] == "face").mean() > 0.3
+
+
+def test_ham10000_records_load_and_a_table_without_the_needed_columns_is_a_clear_error(tmp_path):
+    good = tmp_path / "HAM10000_metadata.csv"
+    pd.DataFrame({"lesion_id": ["L1", "L1", "L2"], "image_id": ["a", "b", "c"], "dx": ["nv", "nv", "MEL"],
+                  "dx_type": ["histo"] * 3, "age": [45.0, 45.0, None], "sex": ["male", "male", "female"],
+                  "localization": ["back", "back", "face"]}).to_csv(good, index=False)
+    records = load_ham10000_records(tmp_path)
+    assert list(records.columns) == list(RECORD_COLUMNS) and len(records) == 2  # one row per lesion
+    assert records["dx"].tolist() == ["nv", "mel"] and records["age"].isna().sum() == 1
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"image_id": ["a"], "dx": ["nv"], "age": [40]}).to_csv(bad, index=False)
+    with pytest.raises(ValueError, match=r"lacks the column\(s\) \['sex', 'localization'\].*rename your columns"):
+        load_ham10000_records(bad)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_ham10000_records(tmp_path / "nothing.csv")
+    with pytest.raises(ValueError, match=r"lacks the column\(s\) \['dx'\]"):
+        check_record_columns(pd.DataFrame({"age": [1], "sex": ["m"], "localization": ["x"]}), "my table")
