@@ -437,3 +437,34 @@ def live_plot(every: int = 50, smooth: int = 1):
         plt.close(figure)
 
     return callback
+
+
+def plot_morphology_histograms(real: dict, generated: dict[str, dict], title: str = "Lesion morphology, real vs generated"):
+    """Overlay per-attribute histograms (area, eccentricity, border, colours) of real and generated sets; return the Figure."""
+    from .metrics.morphology import MORPHOLOGY_ATTRIBUTES
+
+    units = {"area": "share of the image", "eccentricity": "0 = disc, 1 = line",
+             "border_irregularity": "P² / (4πA), 1 = disc", "n_colours": "dermoscopic colours"}
+    fig, axes = plt.subplots(1, len(MORPHOLOGY_ATTRIBUTES), figsize=(4.0 * len(MORPHOLOGY_ATTRIBUTES), 3.2))
+    cmap = plt.get_cmap("tab10")
+    for ax, key in zip(axes, MORPHOLOGY_ATTRIBUTES):
+        sets = {"real": real, **generated}
+        values = {name: np.asarray(attrs[key], float) for name, attrs in sets.items()}
+        pooled = np.concatenate([v[np.isfinite(v)] for v in values.values()])
+        if key == "n_colours":
+            bins = np.arange(-0.5, 7.5, 1.0)
+        else:
+            bins = np.histogram_bin_edges(pooled, bins=20) if len(pooled) else 10
+        for i, (name, v) in enumerate(values.items()):
+            v = v[np.isfinite(v)]
+            if len(v):
+                ax.hist(v, bins=bins, density=True, histtype="stepfilled" if name == "real" else "step",
+                        alpha=0.35 if name == "real" else 1.0, linewidth=1.5, color="grey" if name == "real" else cmap(i - 1),
+                        label=name)
+        ax.set_title(key.replace("_", " "))
+        ax.set_xlabel(units[key])
+        ax.set_ylabel("density")
+    axes[0].legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
