@@ -468,3 +468,42 @@ def plot_morphology_histograms(real: dict, generated: dict[str, dict], title: st
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def plot_distance_bars(table: dict[str, dict], key: str = "fd", floor: dict | None = None,
+                       ylabel: str = "Fréchet distance (feature units²)", title: str = "Distance to held-out real images"):
+    """Bar chart of one distance per family with its interval (``key``_low/_high) and the real-vs-real floor band; return the Figure."""
+    names = list(table)
+    values = np.array([table[n][key] for n in names], float)
+    low = np.array([table[n].get(f"{key}_low", table[n][key]) for n in names], float)
+    high = np.array([table[n].get(f"{key}_high", table[n][key]) for n in names], float)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * len(names) + 2), 3.8))
+    errors = np.vstack([np.clip(values - low, 0, None), np.clip(high - values, 0, None)])
+    ax.bar(names, values, yerr=errors, capsize=3, color="tab:blue", alpha=0.8, label="generated (95% bootstrap interval)")
+    if floor is not None:
+        ax.axhspan(floor.get(f"{key}_low", floor[key]), floor.get(f"{key}_high", floor[key]), color="tab:green", alpha=0.25)
+        ax.axhline(floor[key], color="tab:green", linewidth=1.5, label="real vs real floor (band: interval)")
+    ax.set_yscale("log")
+    ax.set_ylabel(ylabel)
+    ax.set_xlabel("family")
+    ax.set_title(title)
+    ax.tick_params(axis="x", rotation=45)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_family_samples(samples: dict[str, object], captions: dict[str, str] | None = None, n: int = 8,
+                        title: str = "Samples of every family beside its numbers"):
+    """One row of ``n`` images per family (first row usually real), each captioned with its numbers; return the Figure."""
+    captions = captions or {}
+    fig, axes = plt.subplots(len(samples), 1, figsize=(1.1 * n + 3.5, 1.25 * len(samples)), squeeze=False)
+    for ax, (name, images) in zip(axes[:, 0], samples.items()):
+        ax.imshow(image_grid(to_uint8_images(images)[:n], nrow=n))
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+        ax.set_title(captions.get(name, ""), fontsize=8, loc="left")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

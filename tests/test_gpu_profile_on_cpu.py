@@ -23,6 +23,7 @@ TINY_COUNTS = {
     "00_setup_and_data": {"n_images": 140},
     "01_gan_theory": {"steps": 20, "d_star_steps": 20, "sweep_steps": 10, "gan_steps_1d": 20, "d_only_steps": 10},
     "02_dcgan_skin_lesions": {"steps": 4, "n_images": 300, "n_eval": 60},
+    "07_evaluation": {"steps": 2, "n_images": 300, "n_eval": 64, "n_utility": 100, "n_boot": 10},
 }
 
 NOTEBOOKS = list_notebooks(ROOT)

@@ -160,20 +160,26 @@ def memorization_audit(
     copy_factor: float = COPY_FACTOR,
 ) -> MemorizationAudit:
     r"""Return a :class:`MemorizationAudit`: which generated images sit closer to a training image than :math:`\tau`."""
-    if not 0 < copy_factor <= 1:
-        raise ValueError(f"copy_factor must be in (0, 1] (the share of the held-out 5% quantile), got {copy_factor!r}; "
-                         "0.5 is the default")
     if len(heldout) < 2:
         raise ValueError(f"heldout has {len(heldout)} image(s); the baseline needs at least 2 real images the "
                          "generator never saw (e.g. 100 from the test split)")
     nearest, generated_distances = nearest_neighbours(generated, train, space, 1, extractor)
     _, heldout_distances = nearest_neighbours(heldout, train, space, 1, extractor)
-    generated_distances, heldout_distances = generated_distances[:, 0], heldout_distances[:, 0]
+    return audit_from_distances(generated_distances[:, 0], nearest[:, 0], heldout_distances[:, 0], space, copy_factor)
+
+
+def audit_from_distances(generated_distances: torch.Tensor, nearest_train: torch.Tensor,
+                         heldout_distances: torch.Tensor, space: str = "pixel",
+                         copy_factor: float = COPY_FACTOR) -> MemorizationAudit:
+    r"""Return a :class:`MemorizationAudit` from nearest-train distances already computed (e.g. on cached features)."""
+    if not 0 < copy_factor <= 1:
+        raise ValueError(f"copy_factor must be in (0, 1] (the share of the held-out 5% quantile), got {copy_factor!r}; "
+                         "0.5 is the default")
     threshold = copy_factor * float(torch.quantile(heldout_distances, 0.05))  # tau = f q_0.05
     if threshold == 0:
         warnings.warn("the closest 5% of held-out images are exact copies of training images, so the near-copy "
                       "threshold is 0: the data leaks into itself; check the splits with "
-                      "medgan_nb.metrics.duplicates.split_leaks and hold out images without twins", UserWarning, stacklevel=2)
+                      "medgan_nb.metrics.duplicates.split_leaks and hold out images without twins", UserWarning, stacklevel=3)
     below = torch.nonzero(generated_distances <= threshold).flatten()
     flagged = below[generated_distances[below].argsort()]
-    return MemorizationAudit(space, generated_distances, nearest[:, 0], heldout_distances, threshold, flagged)
+    return MemorizationAudit(space, generated_distances, nearest_train, heldout_distances, threshold, flagged)
