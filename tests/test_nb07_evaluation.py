@@ -9,7 +9,7 @@ import pytest
 from medgan_nb.models import FAMILIES
 
 STEM = "07_evaluation"
-COLUMNS = ("fd", "fd_low", "fd_high", "kid", "precision", "recall", "density", "coverage", "c2st", "ms_ssim",
+COLUMNS = ("fd", "fd_low", "fd_high", "kid", "frd", "precision", "recall", "density", "coverage", "c2st", "ms_ssim",
            "morphology", "near_copies_pixel", "near_copies_features", "tstr", "real_plus_synthetic", "seg_dice")
 
 

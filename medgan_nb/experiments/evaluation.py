@@ -292,6 +292,8 @@ def rank_agreement(table: dict[str, dict[str, Any]], first: str, second: str) ->
         a = [abs(table[n]["c2st"] - 0.5) for n in names]
     if second == "c2st":
         b = [abs(table[n]["c2st"] - 0.5) for n in names]
+    if len(set(a)) < 2 or len(set(b)) < 2:  # a metric that ties every family ranks nothing
+        return float("nan")
     return float(spearmanr(a, b)[0])
 
 
@@ -316,3 +318,14 @@ def add_checkerboard(images: torch.Tensor, amplitude: float, period: int = 2) ->
     cols = (torch.arange(width) // (period // 2 or 1)) % 2
     pattern = (rows[:, None] ^ cols[None, :]).float() * 2 - 1  # +1 / -1 squares
     return (images + amplitude * pattern).clamp(-1, 1)
+
+
+def frd_column(reference: Reference, samples: dict[str, torch.Tensor], enabled: bool) -> dict[str, float | str]:
+    """Return the FRD of the floor and of every family's samples against the reference, or why it was not computed."""
+    if not enabled:
+        return {name: "not computed (with_frd=False)" for name in ["real (floor)", *samples]}
+    floor = radiomic_distance(reference.images, reference.other_half)
+    if isinstance(floor, str):  # unavailable: the same reason for every row
+        return {name: floor for name in ["real (floor)", *samples]}
+    return {"real (floor)": floor, **{name: radiomic_distance(reference.images, images[: len(reference.images)])
+                                      for name, images in samples.items()}}
