@@ -110,7 +110,30 @@ def frechet_distance_from_features(real_feats, fake_feats) -> float:
     r"""Return the Fréchet distance :math:`d_F^2` between the Gaussians fitted to two feature sets (N, D)."""
     real_feats, fake_feats = check_feature_pair(real_feats, fake_feats)
     check_enough_for_frechet(len(real_feats), len(fake_feats), real_feats.shape[1])
+    if min(len(real_feats), len(fake_feats)) < real_feats.shape[1]:
+        return frechet_distance_few_samples(real_feats, fake_feats)  # same value, an N x M problem instead of D x D
     return frechet_distance_from_statistics(*feature_statistics(real_feats), *feature_statistics(fake_feats))
+
+
+def frechet_distance_few_samples(real_feats: torch.Tensor, fake_feats: torch.Tensor) -> float:
+    r"""Return :math:`d_F^2` of two float64 feature sets through their :math:`n \times m` cross-Gram matrix (fast for N < D).
+
+    With centred data matrices :math:`A_r` (:math:`n \times D`) and :math:`A_g` (:math:`m \times D`),
+    :math:`\Sigma_r = A_r^\top A_r / (n-1)` and :math:`\Sigma_g = A_g^\top A_g / (m-1)`. The non-zero eigenvalues
+    of :math:`\Sigma_r \Sigma_g` are those of :math:`M M^\top / ((n-1)(m-1))` with :math:`M = A_r A_g^\top`
+    (:math:`XY` and :math:`YX` share them), i.e. the squared singular values of :math:`M` scaled, so
+    :math:`\operatorname{Tr}((\Sigma_r\Sigma_g)^{1/2}) = \lVert M \rVert_* / \sqrt{(n-1)(m-1)}`: one SVD of an
+    :math:`n \times m` matrix, exact, and much faster than a :math:`D \times D` eigen-decomposition when n, m < D
+    (a bootstrap recomputes the distance hundreds of times).
+    """
+    n, m = len(real_feats), len(fake_feats)
+    centred_real = real_feats - real_feats.mean(dim=0)  # A_r
+    centred_fake = fake_feats - fake_feats.mean(dim=0)  # A_g
+    mean_term = (real_feats.mean(dim=0) - fake_feats.mean(dim=0)).square().sum()  # ||mu_r - mu_g||^2
+    traces = centred_real.square().sum() / (n - 1) + centred_fake.square().sum() / (m - 1)  # Tr S_r + Tr S_g
+    trace_sqrt = torch.linalg.svdvals(centred_real @ centred_fake.T).sum() / math.sqrt((n - 1) * (m - 1))
+    value = float(mean_term + traces - 2 * trace_sqrt)
+    return max(value, 0.0) if math.isfinite(value) else value
 
 
 def polynomial_kernel(x: torch.Tensor, y: torch.Tensor, degree: int = 3, gamma: float | None = None,
