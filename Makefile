@@ -53,7 +53,7 @@ baselines: setup
 # two pytest workers (one per core of the CI machine), each with one thread per process; TEST_WORKERS=0 runs serially
 TEST_WORKERS ?= 2
 test: setup
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS)) -m "not browser" $(PYTEST_ARGS)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist worksteal) -m "not browser" --durations=25 $(PYTEST_ARGS)
 
 # JupyterLab in headless Chromium (Debian's `chromium` package) driven by Playwright; skips, saying why,
 # when the browser is missing. Screenshots land in runs/browser/.

@@ -20,18 +20,16 @@ or from Python: ``measure_augment_overhead(image_size=64, width=32, batch_size=3
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import statistics
 import time
-from pathlib import Path
 
 import torch
 
 from medgan_nb.augment import DiffAugment
 from medgan_nb.models.dcgan import build_dcgan
 from medgan_nb.train import TrainConfig, train_gan
+
+from common import interleaved, timing_parser, write_json  # benchmarks/common.py
 
 
 def seconds_per_step(images: torch.Tensor, image_size: int, width: int, batch_size: int, steps: int,
@@ -74,10 +72,9 @@ def measure_augment_overhead(image_size: int = 64, width: int = 32, batch_size: 
     images = torch.rand(max(4 * batch_size, 256), 3, image_size, image_size) * 2 - 1
     augment = DiffAugment(policy)
     times: dict[str, list[float]] = {"plain": [], "augmented": []}
-    for repeat in range(repeats):  # order plain, aug, aug, plain, ...
-        for side in (("plain", "augmented") if repeat % 2 == 0 else ("augmented", "plain")):
-            times[side].append(seconds_per_step(images, image_size, width, batch_size, steps,
-                                                augment if side == "augmented" else None, device, amp))
+    for _, side in interleaved(("plain", "augmented"), repeats):  # order plain, aug, aug, plain, ...
+        times[side].append(seconds_per_step(images, image_size, width, batch_size, steps,
+                                            augment if side == "augmented" else None, device, amp))
     plain, augmented = statistics.median(times["plain"]), statistics.median(times["augmented"])
     augmentation_only = augmentation_seconds_per_step(augment, batch_size, image_size, device)
     report = {"image_size": image_size, "width": width, "batch_size": batch_size, "steps": steps,
@@ -100,26 +97,13 @@ def measure_augment_overhead(image_size: int = 64, width: int = 32, batch_size: 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the comparison from the command line; return 0."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--image-size", type=int, default=64)
-    parser.add_argument("--width", type=int, default=32)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=4)
+    parser = timing_parser(__doc__.split("\n")[0], image_size=64, batch_size=32, steps=20, repeats=4, width=32)
     parser.add_argument("--policy", default="color,translation,cutout")
-    parser.add_argument("--device", default=None)
-    parser.add_argument("--amp", default="off")
-    parser.add_argument("--json", default=None, help="write the report here as JSON")
     args = parser.parse_args(argv)
     report = measure_augment_overhead(args.image_size, args.width, args.batch_size, args.steps, args.repeats,
                                       args.policy, args.device, args.amp)
-    if args.json:  # atomically: temporary file, then rename
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(report, indent=2))
-        os.replace(tmp, path)
-        print(f"report written to {path}")
+    if args.json:
+        print(f"report written to {write_json(args.json, report)}")
     return 0
 
 

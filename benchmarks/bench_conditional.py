@@ -17,16 +17,14 @@ or from Python: ``measure_conditional_speed(image_size=32, budget="cpu")``.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import statistics
-from pathlib import Path
 
 import torch
 
 from medgan_nb.models import build_family
 from medgan_nb.train import family_config, train_gan
+
+from common import interleaved, timing_parser, write_json  # benchmarks/common.py
 
 SIDES = ("dcgan", "cgan", "projection", "biggan")
 
@@ -53,10 +51,9 @@ def measure_conditional_speed(image_size: int = 32, budget: str = "cpu", batch_s
     images = torch.rand(max(4 * batch_size, 256), 3, image_size, image_size, generator=generator) * 2 - 1
     labels = torch.randint(0, 7, (len(images),), generator=generator)
     times: dict[str, list[float]] = {side: [] for side in SIDES}
-    for repeat in range(repeats):  # dcgan, cgan, projection, biggan; then the reverse; ...
-        for side in (SIDES if repeat % 2 == 0 else SIDES[::-1]):
-            times[side].append(seconds_per_step(side, images, labels, image_size, budget, batch_size, steps,
-                                                device, amp))
+    for _, side in interleaved(SIDES, repeats):  # dcgan, cgan, projection, biggan; then the reverse; ...
+        times[side].append(seconds_per_step(side, images, labels, image_size, budget, batch_size, steps,
+                                            device, amp))
     seconds = {side: statistics.median(values) for side, values in times.items()}
     images_per_second = {side: batch_size / value for side, value in seconds.items()}
     relative = {side: images_per_second[side] / images_per_second["dcgan"] for side in SIDES}
@@ -76,25 +73,13 @@ def measure_conditional_speed(image_size: int = 32, budget: str = "cpu", batch_s
 
 def main(argv: list[str] | None = None) -> int:
     """Run the comparison from the command line; return 0."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--image-size", type=int, default=32)
+    parser = timing_parser(__doc__.split("\n")[0], image_size=32, batch_size=32, steps=10, repeats=2)
     parser.add_argument("--budget", default="cpu", help="registry budget that picks each family's width")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--device", default=None)
-    parser.add_argument("--amp", default="off")
-    parser.add_argument("--json", default=None, help="write the report here as JSON")
     args = parser.parse_args(argv)
     report = measure_conditional_speed(args.image_size, args.budget, args.batch_size, args.steps, args.repeats,
                                        args.device, args.amp)
-    if args.json:  # atomically: temporary file, then rename
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(report, indent=2))
-        os.replace(tmp, path)
-        print(f"report written to {path}")
+    if args.json:
+        print(f"report written to {write_json(args.json, report)}")
     return 0
 
 

@@ -33,7 +33,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
@@ -50,6 +49,8 @@ from medgan_nb.data.export import export_phantoms
 from medgan_nb.models.dcgan import build_dcgan
 from medgan_nb.runtime import cpu_supports_bf16
 from medgan_nb.train import TrainConfig, train_gan
+
+from common import interleaved, write_json  # benchmarks/common.py
 
 TARGET_RATIO = 1.5
 
@@ -315,14 +316,6 @@ def print_precision(quality: dict) -> None:
               f"{quality['bf16_vs_fp32_shift']:.3f} -> bf16 {'as good' if quality['bf16_as_good'] else 'WORSE'}")
 
 
-def write_json(path: Path, report: dict) -> None:
-    """Write the report atomically (temporary file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(report, indent=2))
-    os.replace(tmp, path)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; return 0 when the kit reaches the target speed-up, else 1."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -346,20 +339,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"writing {args.images} phantom JPEGs (600x450, HAM10000 layout) to {workdir} ...", flush=True)
         ham_root, image_folder = write_dataset(workdir, args.images)
         reference_runs, kit_runs = [], []
-        for repeat in range(args.repeats):  # order ref, kit, kit, ref, ...: a change of load hits both sides
-            for side in (("reference", "kit") if repeat % 2 == 0 else ("kit", "reference")):
-                if side == "reference":
-                    print("reference: ImageFolder + DataLoader(2 workers), fp32 ...", flush=True)
-                    run = run_reference(image_folder, args.epochs, args.batch_size, args.image_size, seed=0)
-                    reference_runs.append(run)
-                    print(f"  {run['images_per_second']:.1f} images/s", flush=True)
-                else:
-                    print(f"kit: load_dataset (fresh cache) + train_gan (channels_last, amp={amp}) ...", flush=True)
-                    run = run_kit(ham_root, workdir / f"cache{repeat}", args.epochs, args.batch_size,
-                                  args.image_size, amp, seed=0)
-                    images = run.pop("data")
-                    kit_runs.append(run)
-                    print(f"  {run['images_per_second']:.1f} images/s (cache build included)", flush=True)
+        # order ref, kit, kit, ref, ...: a change of load hits both sides
+        for repeat, side in interleaved(("reference", "kit"), args.repeats):
+            if side == "reference":
+                print("reference: ImageFolder + DataLoader(2 workers), fp32 ...", flush=True)
+                run = run_reference(image_folder, args.epochs, args.batch_size, args.image_size, seed=0)
+                reference_runs.append(run)
+                print(f"  {run['images_per_second']:.1f} images/s", flush=True)
+            else:
+                print(f"kit: load_dataset (fresh cache) + train_gan (channels_last, amp={amp}) ...", flush=True)
+                run = run_kit(ham_root, workdir / f"cache{repeat}", args.epochs, args.batch_size,
+                              args.image_size, amp, seed=0)
+                images = run.pop("data")
+                kit_runs.append(run)
+                print(f"  {run['images_per_second']:.1f} images/s (cache build included)", flush=True)
         reference, kit = combine_runs(reference_runs), combine_runs(kit_runs)
         matmul = {"fp32": matmul_gflops(torch.float32), "bf16": matmul_gflops(torch.bfloat16)}
         flops = count_step_flops(args.image_size, args.batch_size, amp)

@@ -28,13 +28,10 @@ Usage::
 """
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import platform
 import statistics
 import time
-from pathlib import Path
 
 import torch
 
@@ -43,6 +40,8 @@ from medgan_nb.models import build_family, get_family
 from medgan_nb.models.spade import mask_condition
 from medgan_nb.models.translation import unpaired_pairs
 from medgan_nb.train import family_config, train_gan
+
+from common import interleaved, timing_parser, write_json  # benchmarks/common.py
 
 FAMILIES = ("dcgan", "stylegan", "progressive", "spade", "pix2pix", "cyclegan")
 REFERENCE = "dcgan"
@@ -105,13 +104,11 @@ def run_benchmark(families: list[str], image_size: int = 32, budget: str = "cpu"
     data = load_dataset("phantom", size=image_size, split="all", n=n_images, seed=0)
     measured: dict[str, list[float]] = {name: [] for name in families}
     started = time.perf_counter()
-    for repeat in range(repeats):
-        order = families if repeat % 2 == 0 else families[::-1]  # interleaved: a load change hits every family
-        for name in order:
-            speed = images_per_second(name, data.images, data.masks, image_size=image_size, budget=budget,
-                                      batch_size=batch_size, steps=steps, warmup=warmup, device=device, amp=amp)
-            measured[name].append(speed)
-            print(f"  round {repeat + 1}/{repeats}  {name:<12} {speed:8.1f} images/s", flush=True)
+    for repeat, name in interleaved(families, repeats):  # a load change hits every family
+        speed = images_per_second(name, data.images, data.masks, image_size=image_size, budget=budget,
+                                  batch_size=batch_size, steps=steps, warmup=warmup, device=device, amp=amp)
+        measured[name].append(speed)
+        print(f"  round {repeat + 1}/{repeats}  {name:<12} {speed:8.1f} images/s", flush=True)
     reference = statistics.median(measured[REFERENCE])
     rows = {}
     for name in families:
@@ -140,28 +137,13 @@ def print_report(report: dict) -> None:
     print(f"whole benchmark: {report['total_seconds']:.0f} s")
 
 
-def write_json(path: Path, report: dict) -> None:
-    """Write the report atomically (temporary file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(report, indent=2))
-    os.replace(tmp, path)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark, print the table and write the JSON report; 2 on a bad option."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = timing_parser(__doc__.split("\n")[0], image_size=32, batch_size=16, steps=6, repeats=2, amp="auto")
     parser.add_argument("--families", nargs="*", default=list(FAMILIES), help=f"any of {', '.join(FAMILIES)}")
-    parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--budget", default="cpu", help="smoke | cpu | gpu: picks each family's width")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--steps", type=int, default=6, help="timed steps per measurement")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed steps before them")
-    parser.add_argument("--repeats", type=int, default=2, help="rounds over the families (order reversed every other)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps before the timed ones")
     parser.add_argument("--images", type=int, default=200, help="phantom images to render")
-    parser.add_argument("--device", default=None)
-    parser.add_argument("--amp", default="auto")
-    parser.add_argument("--json", default=None, help="write the report here as JSON")
     args = parser.parse_args(argv)
     unknown = [name for name in args.families if name not in FAMILIES]
     if unknown:
@@ -172,8 +154,7 @@ def main(argv: list[str] | None = None) -> int:
                            args.repeats, args.images, args.device, args.amp)
     print_report(report)
     if args.json:
-        write_json(Path(args.json), report)
-        print(f"report written to {args.json}")
+        print(f"report written to {write_json(args.json, report)}")
     return 0
 
 

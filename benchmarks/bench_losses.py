@@ -22,15 +22,13 @@ or from Python: ``measure_losses(image_size=32, width=32, batch_size=32)``.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import statistics
-from pathlib import Path
 
 import torch
 
 from medgan_nb.experiments.loss_zoo import LOSS_ZOO, train_family
+
+from common import interleaved, timing_parser, write_json  # benchmarks/common.py
 
 REFERENCE = "dcgan"
 
@@ -54,11 +52,10 @@ def measure_losses(image_size: int = 32, width: int = 32, batch_size: int = 32, 
     images = torch.rand(max(4 * batch_size, 256), 3, image_size, image_size) * 2 - 1
     seconds: dict[str, list[float]] = {name: [] for name in names}
     throughput: dict[str, list[float]] = {name: [] for name in names}
-    for repeat in range(repeats):  # order A B C ..., then ... C B A, so load changes hit every family
-        for name in (names if repeat % 2 == 0 else tuple(reversed(names))):
-            per_step, images_per_second = time_family(name, images, image_size, width, batch_size, steps, device, amp)
-            seconds[name].append(per_step)
-            throughput[name].append(images_per_second)
+    for _, name in interleaved(names, repeats):  # order A B C ..., then ... C B A, so load changes hit every family
+        per_step, images_per_second = time_family(name, images, image_size, width, batch_size, steps, device, amp)
+        seconds[name].append(per_step)
+        throughput[name].append(images_per_second)
     reference = statistics.median(seconds[REFERENCE])
     reference_images = statistics.median(throughput[REFERENCE])
     families = {}
@@ -83,26 +80,13 @@ def measure_losses(image_size: int = 32, width: int = 32, batch_size: int = 32, 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the comparison from the command line; return 0."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--image-size", type=int, default=32)
-    parser.add_argument("--width", type=int, default=32)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser = timing_parser(__doc__.split("\n")[0], image_size=32, batch_size=32, steps=10, repeats=2, width=32)
     parser.add_argument("--families", default=",".join(LOSS_ZOO), help="comma-separated, must include dcgan")
-    parser.add_argument("--device", default=None)
-    parser.add_argument("--amp", default="off")
-    parser.add_argument("--json", default=None, help="write the report here as JSON")
     args = parser.parse_args(argv)
     report = measure_losses(args.image_size, args.width, args.batch_size, args.steps, args.repeats,
                             tuple(name.strip() for name in args.families.split(",")), args.device, args.amp)
-    if args.json:  # atomically: temporary file, then rename
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(report, indent=2))
-        os.replace(tmp, path)
-        print(f"report written to {path}")
+    if args.json:
+        print(f"report written to {write_json(args.json, report)}")
     return 0
 
 

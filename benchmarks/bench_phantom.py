@@ -16,13 +16,13 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
     os.environ[_variable] = "1"  # must happen before numpy is imported
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from medgan_nb.data.phantom import render_phantoms  # noqa: E402
+
+from common import write_json  # noqa: E402  (benchmarks/common.py)
 
 SIZES = (28, 64, 128)
 REQUIRED_64 = 2000.0  # images per second at 64x64 on one core
@@ -38,14 +38,6 @@ def measure(size: int, images: int, repeats: int = 3) -> dict[str, float]:
         best_cpu = max(best_cpu, images / max(time.process_time() - cpu, 1e-9))
         best_wall = max(best_wall, images / max(time.perf_counter() - wall, 1e-9))
     return {"size": size, "images": images, "images_per_s_cpu": best_cpu, "images_per_s_wall": best_wall}
-
-
-def write_json(path: Path, payload: dict) -> None:
-    """Write ``payload`` as JSON to ``path`` atomically (temporary file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as handle:
-        json.dump(payload, handle, indent=2)
-    os.replace(handle.name, path)
 
 
 def main(argv: list[str] | None = None) -> int:

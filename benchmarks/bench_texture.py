@@ -13,26 +13,17 @@ or a per-class figure by more than 35%.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from medgan_nb.data.phantom import CLASS_NAMES, render_phantoms
 from medgan_nb.metrics.texture import HAM10000_TEXTURE, compare_with_ham10000, texture_table
 
+from common import write_json  # benchmarks/common.py
+
 TOLERANCE_ALL = 0.20    # largest relative gap to the real median for all classes together
 TOLERANCE_CLASS = 0.35  # ... and for one class (150 real images per class: noisier)
-
-
-def write_json(path: Path, payload: dict) -> None:
-    """Write ``payload`` as JSON to ``path`` atomically (temporary file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as handle:
-        json.dump(payload, handle, indent=2)
-    os.replace(handle.name, path)
 
 
 def main(argv: list[str] | None = None) -> int:
