@@ -1,0 +1,53 @@
+"""What the benchmark scripts share: the interleaved order of timed runs, the usual options and the JSON report.
+
+A benchmark times two or more sides in one run and compares them. So that a
+change in the machine's load hits every side alike, the sides run in rounds
+whose order is reversed every other round (A B C, C B A, A B C, ...).
+
+The scripts import this module as ``from common import ...``: run as
+``python benchmarks/bench_x.py``, Python puts ``benchmarks/`` first on the
+import path. It imports only the standard library, so that ``bench_phantom.py``
+can still limit the thread pools before numpy is first imported.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+
+def interleaved(sides: Sequence[str], repeats: int) -> Iterator[tuple[int, str]]:
+    """Return the (round, side) pairs of ``repeats`` rounds over ``sides``, the order reversed every other round."""
+    for repeat in range(repeats):
+        for side in (sides if repeat % 2 == 0 else sides[::-1]):
+            yield repeat, side
+
+
+def timing_parser(description: str, *, image_size: int, batch_size: int, steps: int, repeats: int,
+                  amp: str = "off", width: int | None = None) -> argparse.ArgumentParser:
+    """Return a parser with a training-speed benchmark's usual options (--width only where a width is given)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--image-size", type=int, default=image_size)
+    if width is not None:  # only where both sides build the same backbone at one width
+        parser.add_argument("--width", type=int, default=width)
+    parser.add_argument("--batch-size", type=int, default=batch_size)
+    parser.add_argument("--steps", type=int, default=steps, help="timed steps per measurement")
+    parser.add_argument("--repeats", type=int, default=repeats,
+                        help="rounds over the sides (order reversed every other)")
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--amp", default=amp)
+    parser.add_argument("--json", default=None, help="write the report here as JSON")
+    return parser
+
+
+def write_json(path: str | Path, payload: dict) -> Path:
+    """Write ``payload`` as JSON to ``path`` atomically (temporary file, then rename); return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # A rename within one folder is atomic: a reader sees the old report or the new one, never half of one.
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2))
+    os.replace(tmp, path)
+    return path
