@@ -31,7 +31,7 @@ TINY_COUNTS = {
     "08_responsible_synthetic_data": {"steps": 4, "n_images": 700, "n_eval": 60, "privacy_steps": 4,
                                       "train_sizes": [16, 64], "epsilons": [1.0], "dp_images": 64,
                                       "n_records": 300, "ctgan_epochs": 1},
-    "07_evaluation": {"steps": 2, "n_images": 300, "n_eval": 64, "n_utility": 100, "n_boot": 10},
+    "07_evaluation": {"steps": 2, "n_images": 300, "n_eval": 64, "n_utility": 100, "n_boot": 10, "n_frd": 12},
 }
 
 NOTEBOOKS = list_notebooks(ROOT)
