@@ -18,7 +18,7 @@ from medgan_nb.notebook import execute_notebook, list_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# per notebook: only step counts and image counts (a new notebook must add its entry)
+# per notebook: only step counts (steps, epochs) and image counts (a new notebook must add its entry)
 TINY_COUNTS = {
     "00_setup_and_data": {"n_images": 140},
     "01_gan_theory": {"steps": 20, "d_star_steps": 20, "sweep_steps": 10, "gan_steps_1d": 20, "d_only_steps": 10},
@@ -26,12 +26,13 @@ TINY_COUNTS = {
     "03_loss_zoo": {"steps": 2, "small_steps": 2, "n_images": 300, "n_eval": 60, "n_small": 100},
     "06_masks_and_translation": {"steps": 2, "pix2pix_steps": 2, "cyclegan_steps": 2, "skin_tone_steps": 2,
                                  "n_images": 300, "n_eval": 60, "n_translation": 80, "samples_per_mask": 2},
-    "04_conditional_generation": {"steps": 4, "n_images": 300, "n_eval": 60, "n_per_class": 4},
+    "04_conditional_generation": {"steps": 4, "n_images": 300, "n_eval": 60, "n_per_class": 4, "classifier_epochs": 1},
     "05_style_and_growth": {"steps": 4, "n_images": 300, "n_eval": 60, "noise_draws": 4},
     "08_responsible_synthetic_data": {"steps": 4, "n_images": 700, "n_eval": 60, "privacy_steps": 4,
                                       "train_sizes": [16, 64], "epsilons": [1.0], "dp_images": 64,
                                       "n_records": 300, "ctgan_epochs": 1},
-    "07_evaluation": {"steps": 2, "n_images": 300, "n_eval": 64, "n_utility": 100, "n_boot": 10, "n_frd": 12},
+    "07_evaluation": {"steps": 2, "n_images": 300, "n_eval": 64, "n_utility": 100, "n_boot": 10, "n_frd": 12,
+                      "c2st_epochs": 1, "utility_epochs": 1},
 }
 
 NOTEBOOKS = list_notebooks(ROOT)
