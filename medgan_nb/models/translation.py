@@ -94,6 +94,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .dcgan import weights_init
 from .sampling import model_device
 
 Tensor = torch.Tensor
@@ -257,20 +258,9 @@ def build_pix2pix(image_size: int = 32, source_channels: int = 3, channels: int 
     """Return a pix2pix (U-Net generator, conditional PatchGAN) pair, weights N(0, 0.02) as in the paper."""
     generator = UNetGenerator(image_size, source_channels, channels, width, dropout)
     discriminator = Pix2PixDiscriminator(image_size, source_channels, channels, width, n_layers)
-    generator.apply(_normal_init)
-    discriminator.apply(_normal_init)
+    generator.apply(weights_init)  # DCGAN init: conv N(0, 0.02), norm scale N(1, 0.02), bias 0
+    discriminator.apply(weights_init)
     return generator, discriminator
-
-
-def _normal_init(module: nn.Module) -> None:
-    """Convolution weights N(0, 0.02), norm scales N(1, 0.02), biases 0 (pix2pix and CycleGAN)."""
-    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-        nn.init.normal_(module.weight, 0.0, 0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.BatchNorm2d):
-        nn.init.normal_(module.weight, 1.0, 0.02)
-        nn.init.zeros_(module.bias)
 
 
 # ----------------------------------------------------------------------------
@@ -419,6 +409,6 @@ def build_cyclegan(image_size: int = 32, channels: int = 3, width: int = 16, n_b
     """Return a CycleGAN (G_AB + G_BA, D_A + D_B) pair, weights N(0, 0.02) as in the paper."""
     generator = CycleGANGenerator(image_size, channels, width, n_blocks)
     discriminator = CycleGANDiscriminator(image_size, channels, width, n_layers)
-    generator.apply(_normal_init)
-    discriminator.apply(_normal_init)
+    generator.apply(weights_init)  # DCGAN init: conv N(0, 0.02), norm scale N(1, 0.02), bias 0
+    discriminator.apply(weights_init)
     return generator, discriminator
