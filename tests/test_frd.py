@@ -40,3 +40,55 @@ def test_frd_bad_input_and_missing_package_get_clear_errors(lesions, monkeypatch
     assert not available and "pip install" in reason
     with pytest.raises(FeatureSpaceUnavailable, match="FRD is unavailable.*pyradiomics"):
         frechet_radiomic_distance(images, images)
+
+
+@pytest.mark.slow
+def test_features_extracted_once_give_frd_scores_own_value(lesions, tmp_path):
+    pytest.importorskip("radiomics", reason="pyradiomics builds from source: pip install --no-build-isolation pyradiomics==3.0.1")
+    from frd_score import compute_frd
+
+    from medgan_nb.metrics.frd import _write_pngs, frd_from_features, radiomic_features
+
+    real, other = lesions.images[:12], lesions.images[12:24]
+    noisy = (other + 0.3 * torch.randn(other.shape, generator=torch.Generator().manual_seed(1))).clamp(-1, 1)
+    real_features = radiomic_features(real, num_workers=1)
+    assert real_features.values.shape[0] == 12 and len(real_features.names) == real_features.values.shape[1] > 50
+    for fake in (other, noisy):
+        ours = frd_from_features(real_features, radiomic_features(fake, num_workers=1))
+        real_dir, _ = _write_pngs(tmp_path / f"real{len(list(tmp_path.iterdir()))}", real, None)
+        fake_dir, _ = _write_pngs(tmp_path / f"fake{len(list(tmp_path.iterdir()))}", fake, None)
+        theirs = compute_frd([str(real_dir), str(fake_dir)], num_workers=1)
+        assert ours == pytest.approx(float(theirs), rel=1e-5, abs=1e-6)
+
+
+def test_feature_sets_from_different_extractors_are_refused():
+    pytest.importorskip("frd_score")
+    import numpy as np
+
+    from medgan_nb.metrics.frd import RadiomicFeatures, frd_from_features
+
+    one = RadiomicFeatures(np.zeros((3, 2), np.float32), ["a", "b"])
+    other = RadiomicFeatures(np.zeros((3, 2), np.float32), ["a", "c"])
+    with pytest.raises(ValueError, match="different radiomic features"):
+        frd_from_features(one, other)
+
+
+@pytest.mark.slow
+def test_the_evaluation_table_extracts_the_reference_once(lesions, monkeypatch):
+    pytest.importorskip("radiomics", reason="pyradiomics builds from source: pip install --no-build-isolation pyradiomics==3.0.1")
+    from types import SimpleNamespace
+
+    from medgan_nb.experiments.evaluation import frd_column
+    from medgan_nb.metrics import frd
+
+    images = lesions.images
+    reference = SimpleNamespace(images=images[:6], other_half=images[6:12])
+    samples = {"copy": images[:6].clone(), "noise": torch.rand(6, 3, 64, 64) * 2 - 1}
+    assert set(frd_column(reference, samples, enabled=False).values()) == {"not computed (with_frd=False)"}
+    extracted = []
+    original = frd.radiomic_features
+    monkeypatch.setattr(frd, "radiomic_features", lambda x, *a, **k: extracted.append(len(x)) or original(x, *a, **k))
+    column = frd_column(reference, samples, enabled=True, n_images=5)
+    assert extracted == [5, 5, 5, 5]  # the reference once, then the floor's half and each family
+    assert set(column) == {"real (floor)", "copy", "noise"}
+    assert column["copy"] < column["real (floor)"] < column["noise"]

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from ..metrics.bootstrap import bootstrap_interval, random_halves
 from ..metrics.distances import frechet_distance_from_features, kid_from_features
@@ -78,18 +79,6 @@ def inception_fid(real: torch.Tensor, fake: torch.Tensor) -> float:
     metric.update(((real + 1) / 2).clamp(0, 1), real=True)  # normalize=True: floats in [0, 1]
     metric.update(((fake + 1) / 2).clamp(0, 1), real=False)
     return float(metric.compute())
-
-
-def radiomic_distance(real: torch.Tensor, fake: torch.Tensor, real_masks=None, fake_masks=None) -> float | str:
-    """Return the Fréchet Radiomic Distance where medgan_nb.metrics.frd and its packages are present, else why not."""
-    try:
-        from ..metrics.frd import frd_status, frechet_radiomic_distance
-    except ImportError:
-        return "not in this kit version"
-    available, reason = frd_status()
-    if not available:
-        return "unavailable: " + reason.split(";")[0]
-    return frechet_radiomic_distance(real, fake, real_masks, fake_masks)
 
 
 # ----------------------------------------------------------------------------
@@ -324,13 +313,20 @@ def frd_column(reference: Reference, samples: dict[str, torch.Tensor], enabled: 
                n_images: int | None = None) -> dict[str, float | str]:
     """Return the FRD of the floor and of every family's samples against the reference, or why it was not computed.
 
-    Radiomic features cost about half a second per image, so ``n_images`` (default: all) caps the images per set.
+    Radiomic features cost a fraction of a second per image, so ``n_images`` (default: all) caps the images per
+    set, and the reference's features are extracted once for every row.
     """
     if not enabled:
         return {name: "not computed (with_frd=False)" for name in ["real (floor)", *samples]}
+    try:
+        from ..metrics.frd import frd_from_features, frd_status, radiomic_features
+    except ImportError:
+        return {name: "not in this kit version" for name in ["real (floor)", *samples]}
+    available, reason = frd_status()
+    if not available:  # the same reason for every row
+        return {name: "unavailable: " + reason.split(";")[0] for name in ["real (floor)", *samples]}
     n = len(reference.images) if n_images is None else min(n_images, len(reference.images))
-    real = reference.images[:n]
-    floor = radiomic_distance(real, reference.other_half[:n])
-    if isinstance(floor, str):  # unavailable: the same reason for every row
-        return {name: floor for name in ["real (floor)", *samples]}
-    return {"real (floor)": floor, **{name: radiomic_distance(real, images[:n]) for name, images in samples.items()}}
+    real = radiomic_features(reference.images[:n])
+    sets = {"real (floor)": reference.other_half[:n], **{name: images[:n] for name, images in samples.items()}}
+    return {name: frd_from_features(real, radiomic_features(images))
+            for name, images in tqdm(sets.items(), desc="FRD", leave=False)}
