@@ -31,11 +31,13 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 9) else "medgan-notebooks needs Python 3.9 or newer; found " + sys.version.split()[0])'
 	@test -x $(PY) || { echo "Creating $(VENV) with $$($(PYTHON) --version)"; $(PYTHON) -m venv $(VENV); }
-	$(PY) -m pip install --quiet --progress-bar off -r requirements.txt
+	@# --no-compile: pip would byte-compile every installed module (a minute, mostly torch's); Python compiles the
+	@# modules the kit imports on first use instead
+	$(PY) -m pip install --quiet --progress-bar off --no-compile -r requirements.txt
 	$(PY) -m pip install --quiet --progress-bar off --no-deps -e .
 	@# pyradiomics (FRD's feature extractor) only builds without build isolation; without it FRD says it is unavailable
 	$(PY) -m pip install --quiet --progress-bar off setuptools wheel
-	$(PY) -m pip install --quiet --progress-bar off --no-build-isolation "pyradiomics==3.0.1" || \
+	$(PY) -m pip install --quiet --progress-bar off --no-compile --no-build-isolation "pyradiomics==3.0.1" || \
 		echo "pyradiomics did not build here: medgan_nb.metrics.frd will report FRD as unavailable"
 	@$(PY) -c 'import medgan_nb, torch; print("medgan_nb", medgan_nb.__version__, "with torch", torch.__version__, "ready in $(VENV)")'
 	@touch $@
