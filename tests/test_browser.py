@@ -56,6 +56,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 SERVER_START_S = 180
 NOTEBOOK_RUN_S = 900
 WIDGET_UPDATE_S = 180
+RUN_START_S = 60  # from the Run All click to the first queued cell
 # The notebook copies: the notebook, and the id of the widget cell the copy ends with.
 LATENT_EXPLORER = ("02_dcgan_skin_lesions", "nb02-40")
 TRAINING_PLAYGROUND = ("01_gan_theory", "d1948ee6")
@@ -185,8 +186,7 @@ def open_and_run_all(page, lab: Lab, notebook: str):
     """Open ``notebook``, run every cell from JupyterLab's Run menu, and return the last code cell once all ran."""
     page.goto(lab.link(notebook))
     page.wait_for_selector(KERNEL_IDLE, timeout=SERVER_START_S * 1000)
-    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    click_run_all(page, notebook)
     try:
         page.wait_for_function(RUN_FINISHED, timeout=NOTEBOOK_RUN_S * 1000, polling=1000)
         page.wait_for_selector(KERNEL_IDLE, timeout=NOTEBOOK_RUN_S * 1000)
@@ -199,6 +199,30 @@ def open_and_run_all(page, lab: Lab, notebook: str):
     assert prompt[1:-2].isdigit(), f"{notebook}: the widget cell did not run (prompt {prompt!r}); cell errors:\n" + \
         "\n".join(e for e in errors if "Error" in e)[-3000:]
     return last_cell
+
+
+# True once any code cell is queued, running or done: the kernel got the "Run All Cells" request.
+RUN_STARTED = """() => [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')]
+    .some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))"""
+
+
+def click_run_all(page, notebook: str, attempts: int = 3) -> None:
+    """Choose Run > Run All Cells until a cell is queued; fail with a screenshot after ``attempts``.
+
+    A click made while JupyterLab is still settling can run nothing (seen once in a CI-like run: the kernel
+    stayed idle for 15 minutes), so the click is checked and repeated instead of trusted.
+    """
+    for attempt in range(1, attempts + 1):
+        page.keyboard.press("Escape")  # close a menu a previous attempt left open
+        page.locator(".jp-Notebook .jp-Cell .jp-InputPrompt").first.click()  # select a cell: the notebook is active
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        try:
+            page.wait_for_function(RUN_STARTED, timeout=RUN_START_S * 1000, polling=500)
+            return
+        except Exception:
+            shot = save_screenshot(page, f"{notebook}_run_all_attempt{attempt}")
+    raise AssertionError(f"{notebook}: Run > Run All Cells queued no cell after {attempts} attempts; see {shot}")
 
 
 def wait_kernel_idle(page) -> None:
