@@ -3,7 +3,7 @@
 Papermill executes every notebook in `make test`, but it never draws a widget or clicks one: a
 widget whose front-end fails to render, whose callback never fires, or whose figure never reaches the
 page would pass there. This test starts JupyterLab on a random loopback port (with a token, no browser
-of its own) over a temporary folder holding smoke-profile copies of two notebooks, opens each copy in
+of its own) over a temporary folder holding smoke-profile copies (with fewer steps) of two notebooks, opens each copy in
 Debian's Chromium driven by Playwright, runs it with JupyterLab's own "Run > Run All Cells" menu, and
 then uses the widget as a student would:
 
@@ -60,6 +60,10 @@ RUN_START_S = 60  # from the Run All click to the first queued cell
 # The notebook copies: the notebook, and the id of the widget cell the copy ends with.
 LATENT_EXPLORER = ("02_dcgan_skin_lesions", "nb02-40")
 TRAINING_PLAYGROUND = ("01_gan_theory", "d1948ee6")
+# The cells before a widget only have to run, not to train well: the smoke profile with fewer steps and images.
+FEWER_STEPS = {"02_dcgan_skin_lesions": {"steps": 4, "n_images": 300, "n_eval": 60},
+               "01_gan_theory": {"steps": 20, "d_star_steps": 20, "sweep_steps": 10, "gan_steps_1d": 20,
+                                 "d_only_steps": 10}}
 
 
 # ----------------------------------------------------------------------------
@@ -67,7 +71,8 @@ TRAINING_PLAYGROUND = ("01_gan_theory", "d1948ee6")
 # ----------------------------------------------------------------------------
 
 def smoke_copy(stem: str, last_cell_id: str, folder: Path) -> str:
-    """Write notebooks/<stem>.ipynb cut after cell ``last_cell_id``, with smoke parameters injected; return its file name."""
+    """Write notebooks/<stem>.ipynb cut after cell ``last_cell_id``, with smoke parameters (and
+    :data:`FEWER_STEPS`) injected; return its file name."""
     import nbformat
     # papermill's reader and parameter injection, as `make notebooks` uses them
     from papermill.iorw import load_notebook_node
@@ -77,7 +82,8 @@ def smoke_copy(stem: str, last_cell_id: str, folder: Path) -> str:
     ids = [cell.get("id") for cell in notebook.cells]
     assert last_cell_id in ids, f"{stem}: no cell with id {last_cell_id!r}; update the test to the widget cell's id"
     notebook.cells = notebook.cells[: ids.index(last_cell_id) + 1]
-    notebook = parameterize_notebook(notebook, {"profile": "smoke", "output_dir": str(folder / "outputs" / stem)})
+    notebook = parameterize_notebook(notebook, {"profile": "smoke", "output_dir": str(folder / "outputs" / stem),
+                                                **FEWER_STEPS.get(stem, {})})
     name = f"{stem}_browser.ipynb"
     nbformat.write(notebook, folder / name)
     return name

@@ -30,12 +30,12 @@ TINY_COUNTS = {
     "03_loss_zoo": {"steps": 2, "batch_size": 8, "small_steps": 2, "n_images": 300, "n_eval": 60, "n_small": 100},
     "06_masks_and_translation": {"steps": 2, "batch_size": 8, "pix2pix_steps": 2, "cyclegan_steps": 2, "skin_tone_steps": 2,
                                  "n_images": 200, "n_eval": 60, "n_translation": 48, "samples_per_mask": 2},
-    "04_conditional_generation": {"steps": 4, "batch_size": 8, "n_images": 300, "n_eval": 60, "n_per_class": 4, "classifier_epochs": 1},
+    "04_conditional_generation": {"steps": 2, "batch_size": 8, "n_images": 300, "n_eval": 60, "n_per_class": 4, "classifier_epochs": 1},
     "05_style_and_growth": {"steps": 4, "batch_size": 8, "n_images": 300, "n_eval": 60, "noise_draws": 4},
     "08_responsible_synthetic_data": {"steps": 4, "batch_size": 8, "n_images": 700, "n_eval": 60, "privacy_steps": 4,
                                       "train_sizes": [16, 64], "epsilons": [1.0], "dp_images": 64,
                                       "n_records": 300, "ctgan_epochs": 1},
-    "07_evaluation": {"steps": 2, "batch_size": 8, "n_images": 300, "n_eval": 64, "n_utility": 100, "n_boot": 10, "n_frd": 8,
+    "07_evaluation": {"steps": 2, "batch_size": 8, "n_images": 300, "n_eval": 40, "n_utility": 60, "n_boot": 10, "n_frd": 6,
                       "c2st_epochs": 1, "utility_epochs": 1},
 }
 
