@@ -318,10 +318,8 @@ def frd_column(reference: Reference, samples: dict[str, torch.Tensor], enabled: 
     """
     if not enabled:
         return {name: "not computed (with_frd=False)" for name in ["real (floor)", *samples]}
-    try:
-        from ..metrics.frd import frd_from_features, frd_status, radiomic_features
-    except ImportError:
-        return {name: "not in this kit version" for name in ["real (floor)", *samples]}
+    from ..metrics.frd import frd_from_features, frd_status, radiomic_features
+
     available, reason = frd_status()
     if not available:  # the same reason for every row
         return {name: "unavailable: " + reason.split(";")[0] for name in ["real (floor)", *samples]}
