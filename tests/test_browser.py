@@ -40,6 +40,7 @@ import pytest
 
 pytest.importorskip("playwright", reason="Playwright is not installed: run `make test-browser` (pip install -r requirements-browser.txt)")
 pytest.importorskip("pytest_playwright", reason="pytest-playwright is not installed: run `make test-browser` (pip install -r requirements-browser.txt)")
+from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: E402 (after the skip: needs Playwright)
 CHROMIUM = shutil.which("chromium")
 if CHROMIUM is None:
     pytest.skip("no `chromium` on PATH: install Debian's package (apt-get install chromium), then run `make test-browser`",
@@ -226,7 +227,7 @@ def click_run_all(page, notebook: str, attempts: int = 3) -> None:
         try:
             page.wait_for_function(RUN_STARTED, timeout=RUN_START_S * 1000, polling=500)
             return
-        except Exception:
+        except PlaywrightTimeout:
             shot = save_screenshot(page, f"{notebook}_run_all_attempt{attempt}")
     raise AssertionError(f"{notebook}: Run > Run All Cells queued no cell after {attempts} attempts; see {shot}")
 
