@@ -1,5 +1,6 @@
-"""Several processes under torchrun (gloo on the CPU): each rank draws a disjoint slice of every global batch, and
-a run resumes from its checkpoint under torchrun."""
+"""Several processes under torchrun (gloo on the CPU): DDP keeps one model (the ranks start from different weights
+and end with the same), only rank 0 checkpoints, each rank draws a disjoint slice of every global batch, and a run
+resumes from its checkpoint under torchrun."""
 from __future__ import annotations
 
 import json
@@ -18,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = textwrap.dedent(
     """
-    import json, sys
+    import json, os, sys
     from pathlib import Path
     import torch
     import torch.distributed as dist
@@ -52,12 +53,17 @@ SCRIPT = textwrap.dedent(
     n = 64
     images = torch.zeros(n, 3, 4, 4)
     images[:, 1] = (torch.arange(n).float() / 100 - 1)[:, None, None]  # id i -> value i/100 - 1 in [-1, 1]
-    critic = RecordingCritic()
+    torch.manual_seed(int(os.environ["RANK"]))  # different initial weights per process: DDP must synchronise them
+    generator, critic = Generator(), RecordingCritic()
     config = TrainConfig(steps=steps, batch_size=8, progress=False, seed=3, checkpoint_dir=str(out / "checkpoints"))
-    result = train_gan(Generator(), critic, images, config, resume=resume)
+    result = train_gan(generator, critic, images, config, resume=resume)
     rank = dist.get_rank()
-    (out / f"rank{rank}.json").write_text(json.dumps({"seen": critic.seen, "history_steps": result.history["step"],
-                                                      "steps": result.steps}))
+    torch.save(dict(result.generator.named_parameters()), out / f"generator_rank{rank}.pt")
+    (out / f"rank{rank}.json").write_text(json.dumps({
+        "seen": critic.seen, "history_steps": result.history["step"], "steps": result.steps,
+        "world_size": dist.get_world_size(), "backend": dist.get_backend(),
+        "checkpoint": None if result.checkpoint is None else str(result.checkpoint), "loss_d": result.history["loss_d"],
+    }))
     dist.destroy_process_group()
     """
 )
@@ -76,7 +82,24 @@ def test_each_rank_draws_a_disjoint_slice_of_the_global_batch_and_resume_works(t
     script = tmp_path / "record.py"
     script.write_text(SCRIPT)
     _torchrun(script, str(tmp_path), "3")
-    seen = [json.loads((tmp_path / f"rank{r}.json").read_text())["seen"] for r in (0, 1)]
+    reports = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert all(r["world_size"] == 2 and r["backend"] == "gloo" for r in reports)
+    # one model: the ranks started from different weights and end with the same ones
+    rank0 = torch.load(tmp_path / "generator_rank0.pt", weights_only=True)
+    rank1 = torch.load(tmp_path / "generator_rank1.pt", weights_only=True)
+    assert rank0.keys() == rank1.keys()
+    for name in rank0:
+        assert torch.equal(rank0[name], rank1[name]), f"{name} differs between the processes"
+    # rank 0 alone checkpoints, and its checkpoint holds that model
+    assert reports[0]["checkpoint"] is not None and reports[1]["checkpoint"] is None
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["checkpoint.pt"]
+    saved = torch.load(tmp_path / "checkpoints" / "checkpoint.pt", weights_only=True)
+    assert saved["step"] == 3
+    assert all(torch.equal(saved["generator"][name], rank0[name]) for name in rank0)
+    # each process saw its own half of every batch (and its own noise): their losses differ
+    assert reports[0]["loss_d"] != reports[1]["loss_d"]
+
+    seen = [report["seen"] for report in reports]
     order = BatchOrder(64, 8, seed=3)  # what one process with the same global batch would draw
     assert len(seen[0]) == len(seen[1]) == 3
     for step in range(3):

@@ -1,13 +1,10 @@
-"""The training engine: exact resume, checkpoint checks, divergence guard, loss families, hooks, several processes."""
+"""The training engine: exact resume, checkpoint checks, divergence guard, loss families, hooks.
+
+Several processes (DistributedDataParallel under torchrun) are tested in test_distributed.py.
+"""
 from __future__ import annotations
 
-import json
 import math
-import os
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
 
 import pytest
 import torch
@@ -25,7 +22,6 @@ from medgan_nb.train import (
     train_gan,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
 LOSS_FIELDS = ("step", "loss_d", "loss_g", "d_real", "d_fake", "grad_norm_g", "grad_norm_d")
 
 
@@ -294,58 +290,6 @@ def test_live_plot_is_a_no_op_without_a_notebook():
     assert plt.get_fignums() == []
     with pytest.raises(ValueError, match="every"):
         live_plot(every=0)
-
-
-DISTRIBUTED_SCRIPT = textwrap.dedent(
-    """
-    import json, os, sys
-    from pathlib import Path
-    import torch
-    import torch.distributed as dist
-    from medgan_nb.models.dcgan import build_dcgan
-    from medgan_nb.train import TrainConfig, train_gan
-
-    out = Path(sys.argv[1])
-    torch.manual_seed(int(os.environ["RANK"]))  # different initial weights per process: DDP must synchronise them
-    generator, discriminator = build_dcgan(image_size=32, latent_dim=16, width=8)
-    data = torch.rand(32, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
-    config = TrainConfig(steps=3, batch_size=8, progress=False, checkpoint_dir=str(out / "checkpoints"))
-    result = train_gan(generator, discriminator, data, config)
-    rank = dist.get_rank()
-    torch.save(dict(result.generator.named_parameters()), out / f"generator_rank{rank}.pt")
-    (out / f"rank{rank}.json").write_text(json.dumps({
-        "world_size": dist.get_world_size(), "backend": dist.get_backend(),
-        "checkpoint": None if result.checkpoint is None else str(result.checkpoint),
-        "loss_d": result.history["loss_d"],
-    }))
-    dist.destroy_process_group()
-    """
-)
-
-
-def test_two_processes_with_gloo_train_one_model(tmp_path):
-    script = tmp_path / "train_two.py"
-    script.write_text(DISTRIBUTED_SCRIPT)
-    # pinned to the CPU (gloo): on a machine with one GPU, nccl would put both processes on it
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "CUDA_VISIBLE_DEVICES": ""}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               str(script), str(tmp_path)]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-3000:]
-    reports = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
-    assert all(r["world_size"] == 2 and r["backend"] == "gloo" for r in reports)
-    assert reports[0]["checkpoint"] is not None and reports[1]["checkpoint"] is None
-    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["checkpoint.pt"]  # rank 0 only
-    rank0 = torch.load(tmp_path / "generator_rank0.pt", weights_only=True)
-    rank1 = torch.load(tmp_path / "generator_rank1.pt", weights_only=True)
-    assert rank0.keys() == rank1.keys()
-    for name in rank0:
-        assert torch.equal(rank0[name], rank1[name]), f"{name} differs between the processes"
-    # each process saw its own half of every batch (and its own noise): their losses differ
-    assert reports[0]["loss_d"] != reports[1]["loss_d"]
-    saved = torch.load(tmp_path / "checkpoints" / "checkpoint.pt", weights_only=True)
-    assert saved["step"] == 3
-    assert all(torch.equal(saved["generator"][name], rank0[name]) for name in rank0)
 
 
 def _poisoned_run(tmp_path, which: str, bad_step: int = 4):
