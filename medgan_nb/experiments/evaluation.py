@@ -19,7 +19,6 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,11 +29,12 @@ from tqdm.auto import tqdm
 from ..metrics.bootstrap import bootstrap_interval, random_halves
 from ..metrics.distances import frechet_distance_from_features, kid_from_features
 from ..metrics.diversity import mean_pairwise_ms_ssim
-from ..metrics.features import default_extractor
 from ..metrics.fid import features_of
 from ..metrics.memorization import audit_from_distances, memorization_audit
 from ..metrics.morphology import lesion_attributes, morphology_distance, segment_lesions
 from ..metrics.prdc import prdc
+from ..metrics.spaces import evaluation_extractor as session_extractor
+from ..metrics.spaces import inception_status
 from ..metrics.two_sample import classifier_two_sample_test
 from ..metrics.utility import classifier_accuracy, segmentation_dice
 from ..models import FAMILIES, build_family, get_family
@@ -45,11 +45,7 @@ from ..train import family_config, train_gan
 
 def evaluation_extractor() -> nn.Module:
     """Return the feature extractor every feature-space metric of the table uses (the one place to switch it)."""
-    try:  # the session's evaluation space (a trained domain encoder), where medgan_nb.metrics.spaces provides one
-        from ..metrics.spaces import evaluation_extractor as session_extractor
-    except ImportError:
-        return default_extractor()  # the kit's fixed random-convolution stand-in
-    return session_extractor()
+    return session_extractor()  # the session's evaluation space, chosen in medgan_nb.metrics.spaces
 
 
 def evaluation_space_name() -> str:
@@ -61,12 +57,6 @@ def evaluation_space_name() -> str:
 
 def inception_fid_status() -> str:
     """Return 'available' when Inception-v3 FID weights are on this machine, else why not ('unavailable offline: ...')."""
-    try:
-        from ..metrics.spaces import inception_status
-    except ImportError:
-        hub = Path(torch.hub.get_dir()) / "checkpoints"
-        found = hub.is_dir() and any(hub.glob("*inception-2015-12-05*.pth"))
-        return "available" if found else "unavailable offline"
     available, reason = inception_status()
     return "available" if available else "unavailable offline"
 
