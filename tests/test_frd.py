@@ -53,10 +53,10 @@ def test_features_extracted_once_give_frd_scores_own_value(lesions, tmp_path):
     noisy = (other + 0.3 * torch.randn(other.shape, generator=torch.Generator().manual_seed(1))).clamp(-1, 1)
     real_features = radiomic_features(real, num_workers=1)
     assert real_features.values.shape[0] == 12 and len(real_features.names) == real_features.values.shape[1] > 50
-    for fake in (other, noisy):
+    real_dir, _ = _write_pngs(tmp_path / "real", real, None)
+    for i, fake in enumerate((other, noisy)):
         ours = frd_from_features(real_features, radiomic_features(fake, num_workers=1))
-        real_dir, _ = _write_pngs(tmp_path / f"real{len(list(tmp_path.iterdir()))}", real, None)
-        fake_dir, _ = _write_pngs(tmp_path / f"fake{len(list(tmp_path.iterdir()))}", fake, None)
+        fake_dir, _ = _write_pngs(tmp_path / f"fake{i}", fake, None)
         theirs = compute_frd([str(real_dir), str(fake_dir)], num_workers=1)
         assert ours == pytest.approx(float(theirs), rel=1e-5, abs=1e-6)
 
