@@ -1,5 +1,8 @@
 # medgan-notebooks: the two commands most people need are `make notebooks` and `make test`.
-#   make setup      create .venv (if missing), install requirements and medgan_nb (editable)
+#   make setup      create .venv (if missing), install requirements and medgan_nb (editable) at the versions in
+#                   requirements-lock.txt (the ones the suite last passed with); UPGRADE=1: the newest releases
+#                   requirements.txt's ranges allow instead (`make test UPGRADE=1` tells whether a release breaks the kit)
+#   make lock       rewrite requirements-lock.txt from .venv (after a passing `make test`)
 #   make notebooks  execute every notebook headlessly (PROFILE=smoke|cpu|gpu, DATASET=..., DATA_ROOT=...);
 #                   writes runs/<PROFILE>/summary.md and summary.json, exits non-zero if a notebook fails
 #   make baselines  (smoke profile unless PROFILE=...) execute the notebooks and record their metrics next to the bounds in
@@ -24,23 +27,46 @@ export MPLBACKEND ?= Agg
 export PYTHONUNBUFFERED := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup notebooks baselines test test-browser lab bench clean distclean colab-links
+.PHONY: setup lock notebooks baselines test test-browser lab bench clean distclean colab-links FORCE
 
-setup: $(VENV)/.installed
+# The lock pins every package of a passing run (pip freeze); UPGRADE=1 drops it and upgrades everything within the
+# ranges. Each mode has its own stamp, so `make setup` after an upgrade goes back to the locked versions.
+LOCK ?= requirements-lock.txt
+UPGRADE ?=
+ifeq ($(UPGRADE),1)
+STAMP := $(VENV)/.installed-latest
+PIN := --upgrade --upgrade-strategy eager
+else
+STAMP := $(VENV)/.installed-locked
+PIN := -c $(LOCK)
+endif
 
-$(VENV)/.installed: requirements.txt pyproject.toml
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml $(LOCK) $(if $(filter 1,$(UPGRADE)),FORCE)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 9) else "medgan-notebooks needs Python 3.9 or newer; found " + sys.version.split()[0])'
 	@test -x $(PY) || { echo "Creating $(VENV) with $$($(PYTHON) --version)"; $(PYTHON) -m venv $(VENV); }
 	@# --no-compile: pip would byte-compile every installed module (a minute, mostly torch's); Python compiles the
 	@# modules the kit imports on first use instead
-	$(PY) -m pip install --quiet --progress-bar off --no-compile -r requirements.txt
+	@rm -f $(VENV)/.installed-locked $(VENV)/.installed-latest
+	$(PY) -m pip install --quiet --progress-bar off --no-compile -r requirements.txt $(PIN)
 	$(PY) -m pip install --quiet --progress-bar off --no-deps -e .
 	@# pyradiomics (FRD's feature extractor) only builds without build isolation; without it FRD says it is unavailable
-	$(PY) -m pip install --quiet --progress-bar off setuptools wheel
-	$(PY) -m pip install --quiet --progress-bar off --no-compile --no-build-isolation "pyradiomics==3.0.1" || \
+	$(PY) -m pip install --quiet --progress-bar off setuptools wheel $(PIN)
+	$(PY) -m pip install --quiet --progress-bar off --no-compile --no-build-isolation "pyradiomics==3.0.1" $(PIN) || \
 		echo "pyradiomics did not build here: medgan_nb.metrics.frd will report FRD as unavailable"
 	@$(PY) -c 'import medgan_nb, torch; print("medgan_nb", medgan_nb.__version__, "with torch", torch.__version__, "ready in $(VENV)")'
+	@$(PY) -c 'import numpy, torch; print("installed", "$(if $(filter 1,$(UPGRADE)),the newest releases within requirements.txt,the versions of $(LOCK))", "(torch", torch.__version__ + ", numpy", numpy.__version__ + ")")'
 	@touch $@
+
+# After a passing `make test` (and `make test-browser`): pin what .venv holds, so a fresh clone gets what was tested
+lock:
+	@test -x $(PY) || { echo "no $(VENV): run make setup and make test first"; exit 1; }
+	{ echo "# The versions \`make test\` last passed with (Python $$($(PY) -c 'import platform; print(platform.python_version(), platform.machine())')); \`make setup\` installs them."; \
+	  echo "# \`make setup UPGRADE=1\` takes the newest releases requirements.txt allows instead. Rewritten by \`make lock\`."; \
+	  $(PY) -m pip freeze --exclude-editable --all | grep -v -E '^(pip|medgan-nb)=='; } > $(LOCK).tmp
+	mv $(LOCK).tmp $(LOCK)
+	@echo "wrote $(LOCK): $$(grep -c '==' $(LOCK)) pinned packages"
 
 notebooks: setup
 	$(PY) -m medgan_nb.notebook --profile $(PROFILE) \
@@ -60,7 +86,7 @@ test: setup
 # JupyterLab in headless Chromium (Debian's `chromium` package) driven by Playwright; skips, saying why,
 # when the browser is missing. Screenshots land in runs/browser/.
 test-browser: setup
-	$(PY) -m pip install --quiet --progress-bar off -r requirements-browser.txt
+	$(PY) -m pip install --quiet --progress-bar off -r requirements-browser.txt $(PIN)
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -m browser -rs -v tests/test_browser.py $(PYTEST_ARGS)
 
 lab: setup

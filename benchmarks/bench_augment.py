@@ -29,7 +29,7 @@ from medgan_nb.augment import DiffAugment
 from medgan_nb.models.dcgan import build_dcgan
 from medgan_nb.train import TrainConfig, train_gan
 
-from common import interleaved, timing_parser, write_json  # benchmarks/common.py
+from common import interleaved, resolve_precision, timing_parser, write_json  # benchmarks/common.py
 
 
 def seconds_per_step(images: torch.Tensor, image_size: int, width: int, batch_size: int, steps: int,
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--policy", default="color,translation,cutout")
     args = parser.parse_args(argv)
     report = measure_augment_overhead(args.image_size, args.width, args.batch_size, args.steps, args.repeats,
-                                      args.policy, args.device, args.amp)
+                                      args.policy, args.device, resolve_precision(args.amp, args.device))
     if args.json:
         print(f"report written to {write_json(args.json, report)}")
     return 0

@@ -24,7 +24,7 @@ import torch
 from medgan_nb.models import build_family
 from medgan_nb.train import family_config, train_gan
 
-from common import interleaved, timing_parser, write_json  # benchmarks/common.py
+from common import interleaved, resolve_precision, timing_parser, write_json  # benchmarks/common.py
 
 SIDES = ("dcgan", "cgan", "projection", "biggan")
 
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", default="cpu", help="registry budget that picks each family's width")
     args = parser.parse_args(argv)
     report = measure_conditional_speed(args.image_size, args.budget, args.batch_size, args.steps, args.repeats,
-                                       args.device, args.amp)
+                                       args.device, resolve_precision(args.amp, args.device))
     if args.json:
         print(f"report written to {write_json(args.json, report)}")
     return 0

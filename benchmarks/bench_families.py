@@ -41,7 +41,7 @@ from medgan_nb.models.spade import mask_condition
 from medgan_nb.models.translation import unpaired_pairs
 from medgan_nb.train import family_config, train_gan
 
-from common import interleaved, timing_parser, write_json  # benchmarks/common.py
+from common import interleaved, resolve_precision, timing_parser, write_json  # benchmarks/common.py
 
 FAMILIES = ("dcgan", "stylegan", "progressive", "spade", "pix2pix", "cyclegan")
 REFERENCE = "dcgan"
@@ -139,7 +139,7 @@ def print_report(report: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark, print the table and write the JSON report; 2 on a bad option."""
-    parser = timing_parser(__doc__.split("\n")[0], image_size=32, batch_size=16, steps=6, repeats=2, amp="auto")
+    parser = timing_parser(__doc__.split("\n")[0], image_size=32, batch_size=16, steps=6, repeats=2)
     parser.add_argument("--families", nargs="*", default=list(FAMILIES), help=f"any of {', '.join(FAMILIES)}")
     parser.add_argument("--budget", default="cpu", help="smoke | cpu | gpu: picks each family's width")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps before the timed ones")
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.steps < 1 or args.warmup < 1 or args.repeats < 1:
         parser.error(f"--steps, --warmup and --repeats must be >= 1, got {args.steps}, {args.warmup}, {args.repeats}")
     report = run_benchmark(args.families, args.image_size, args.budget, args.batch_size, args.steps, args.warmup,
-                           args.repeats, args.images, args.device, args.amp)
+                           args.repeats, args.images, args.device, resolve_precision(args.amp, args.device))
     print_report(report)
     if args.json:
         print(f"report written to {write_json(args.json, report)}")

@@ -28,7 +28,7 @@ import torch
 
 from medgan_nb.experiments.loss_zoo import LOSS_ZOO, train_family
 
-from common import interleaved, timing_parser, write_json  # benchmarks/common.py
+from common import interleaved, resolve_precision, timing_parser, write_json  # benchmarks/common.py
 
 REFERENCE = "dcgan"
 
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--families", default=",".join(LOSS_ZOO), help="comma-separated, must include dcgan")
     args = parser.parse_args(argv)
     report = measure_losses(args.image_size, args.width, args.batch_size, args.steps, args.repeats,
-                            tuple(name.strip() for name in args.families.split(",")), args.device, args.amp)
+                            tuple(name.strip() for name in args.families.split(",")), args.device, resolve_precision(args.amp, args.device))
     if args.json:
         print(f"report written to {write_json(args.json, report)}")
     return 0

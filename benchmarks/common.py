@@ -26,7 +26,7 @@ def interleaved(sides: Sequence[str], repeats: int) -> Iterator[tuple[int, str]]
 
 
 def timing_parser(description: str, *, image_size: int, batch_size: int, steps: int, repeats: int,
-                  amp: str = "off", width: int | None = None) -> argparse.ArgumentParser:
+                  amp: str = "fastest", width: int | None = None) -> argparse.ArgumentParser:
     """Return a parser with a training-speed benchmark's usual options (--width only where a width is given)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--image-size", type=int, default=image_size)
@@ -37,9 +37,27 @@ def timing_parser(description: str, *, image_size: int, batch_size: int, steps: 
     parser.add_argument("--repeats", type=int, default=repeats,
                         help="rounds over the sides (order reversed every other)")
     parser.add_argument("--device", default=None)
-    parser.add_argument("--amp", default=amp)
+    parser.add_argument("--amp", default=amp,
+                        help='off, bf16, fp16, auto, or "fastest": time fp32 and bf16 on this CPU first and take the faster')
     parser.add_argument("--json", default=None, help="write the report here as JSON")
     return parser
+
+
+def resolve_precision(amp: str, device: str | None) -> str:
+    """Return the ``amp`` to benchmark with: "fastest" on a CPU becomes the faster of fp32 and bf16 here, printed."""
+    if amp != "fastest":
+        return amp
+    import torch  # here, not at the top: bench_phantom.py limits the thread pools before torch is imported
+
+    from medgan_nb.runtime import cpu_supports_bf16, fastest_cpu_precision
+
+    if (device or ("cuda" if torch.cuda.is_available() else "cpu")) != "cpu":
+        return "auto"  # the engine's choice on a GPU: bf16 where supported, else fp16 with a gradient scaler
+    choice, seconds = fastest_cpu_precision()
+    native = "native bf16" if cpu_supports_bf16() else "no native bf16 (no AVX512-BF16/AMX: bf16 is emulated)"
+    print(f"precision: {'bf16' if choice == 'bf16' else 'fp32'} on this CPU ({native}; a small training step "
+          f"took {seconds['off'] * 1e3:.1f} ms in fp32, {seconds['bf16'] * 1e3:.1f} ms in bf16)", flush=True)
+    return choice
 
 
 def write_json(path: str | Path, payload: dict) -> Path:

@@ -367,3 +367,19 @@ def test_resume_from_a_mid_run_checkpoint_with_critic_steps_penalty_and_sparse_l
         for index, state in reference[optimizer]["state"].items():
             for key, value in state.items():
                 assert torch.equal(value, resumed_saved[optimizer]["state"][index][key]), f"{optimizer} {key}"
+
+
+def test_bf16_on_a_cpu_without_native_bf16_warns_with_the_fix(monkeypatch):
+    import medgan_nb.runtime as runtime
+    from medgan_nb.train.engine import _resolve_amp
+
+    monkeypatch.setattr(runtime, "cpu_supports_bf16", lambda: False)
+    with pytest.warns(UserWarning, match=r"emulated.*100x slower.*use amp='off'"):
+        assert _resolve_amp("bf16", torch.device("cpu")) == (torch.bfloat16, False)
+    monkeypatch.setattr(runtime, "cpu_supports_bf16", lambda: True)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a CPU with native bf16: no warning
+        assert _resolve_amp("bf16", torch.device("cpu")) == (torch.bfloat16, False)
+    assert _resolve_amp("auto", torch.device("cpu")) == (None, False)  # auto never picks bf16 on a CPU
