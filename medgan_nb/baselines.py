@@ -20,6 +20,16 @@ the last run observed (``observed``: :math:`m`; for ratio bounds also
 bound per line, so a change of behaviour shows up in review as a one-line diff
 of an observed value, and a change of tolerance as a diff of the bound itself.
 
+A bound must hold with a margin beyond the run-to-run noise, not only for the
+one seed the tests execute. So ``make baselines`` executes every notebook with
+its default seed (the run the tests repeat) and again with a few other seeds
+(``--seeds``, default 1 and 2), checks every run against the bounds, and records
+the spread: ``observed_range`` (:math:`[\min m, \max m]` over the runs) and, for
+a numeric bound, ``worst_margin`` (the smallest distance by which a run kept
+inside it, :math:`v - m` for ``max``, :math:`m - k\,m'` for ``min_ratio_to``, ...;
+negative when a run broke it). A bound whose worst margin is small next to the
+spread sits inside the noise: move it, or test the effect where it is large.
+
 Update the recorded values after a deliberate change (then read the diff)::
 
     make baselines PROFILE=smoke      # = python -m medgan_nb.baselines --profile smoke
@@ -37,7 +47,8 @@ from .notebook import build_parser, execute_from_args, failure_report, project_r
 
 KINDS = ("max", "min", "max_ratio_to", "min_ratio_to", "equals")
 RATIO_KINDS = ("max_ratio_to", "min_ratio_to")
-RECORDED = ("observed", "observed_limit")  # the only fields rewrite_baselines changes
+RECORDED = ("observed", "observed_limit", "observed_range", "worst_margin")  # the only fields rewrite_baselines changes
+DEFAULT_EXTRA_SEEDS = (1, 2)  # make baselines: runs beside the notebook's default seed, for the spread
 ALLOWED_KEYS = set(KINDS) | {"value", "why"} | set(RECORDED)
 METRIC_REF = re.compile(r"^(?P<name>[^\[\]]+?)(?:\[(?P<index>-?\d+)\])?$")
 SIGNIFICANT_DIGITS = 4  # recorded values are rounded so that noise below this does not fill a diff
@@ -46,8 +57,9 @@ ABOUT = [
     "A metric is a metrics.json key, or key[i] for item i of a list (key[-1]: the last).",
     "Bounds: {\"max\": v}, {\"min\": v}, {\"max_ratio_to\": \"other\", \"value\": k} (metric <= k * other),",
     "{\"min_ratio_to\": \"other\", \"value\": k} (metric >= k * other), {\"equals\": v}; each with a \"why\".",
-    "\"observed\" is the metric the last `make baselines` run measured, \"observed_limit\" its k * other;",
-    "only these two are rewritten, so a change of behaviour shows as a one-line diff.",
+    "\"observed\" is the metric the last `make baselines` run measured with the notebook's default seed, \"observed_limit\" its k * other;",
+    "\"observed_range\" is [min, max] over that run and the other seeds' runs, \"worst_margin\" the least slack any run kept;",
+    "only these are rewritten, so a change of behaviour shows as a one-line diff.",
 ]
 
 
@@ -193,6 +205,22 @@ def _check_one(metric: str, bound: dict[str, Any], metrics: dict[str, Any]) -> s
     return None
 
 
+def _margin(metric: str, bound: dict[str, Any], metrics: dict[str, Any]) -> float | None:
+    """Return how far ``metrics`` keeps inside a numeric ``bound`` (negative: broken), or None if not numeric."""
+    kind = next(k for k in KINDS if k in bound)
+    found, value = _lookup(metrics, metric)
+    if kind == "equals" or not found or not _is_number(value):
+        return None
+    if kind in RATIO_KINDS:
+        found, other = _lookup(metrics, bound[kind])
+        if not found or not _is_number(other):
+            return None
+        limit = bound["value"] * other
+    else:
+        limit = bound[kind]
+    return float(limit - value) if kind.startswith("max") else float(value - limit)
+
+
 def _describe(kind: str, bound: dict[str, Any]) -> str:
     """Return a bound in words, e.g. "<= 0.8 × fd_untrained"."""
     if kind in RATIO_KINDS:
@@ -211,8 +239,12 @@ def _rounded(value: Any) -> Any:
     return value
 
 
-def _record(metric: str, bound: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
-    """Return ``bound`` with its observed value(s) taken from ``metrics``; the bound itself is kept as it is."""
+def _record(metric: str, bound: dict[str, Any], metrics: dict[str, Any],
+            other_runs: list[dict[str, Any]] = ()) -> dict[str, Any]:
+    """Return ``bound`` with its observed value(s) from ``metrics`` (and its spread over ``other_runs`` as well).
+
+    The bound itself is kept as it is.
+    """
     kind = next(k for k in KINDS if k in bound)
     found, value = _lookup(metrics, metric)
     updated = {key: bound[key] for key in bound if key not in RECORDED}
@@ -220,16 +252,28 @@ def _record(metric: str, bound: dict[str, Any], metrics: dict[str, Any]) -> dict
     if kind in RATIO_KINDS:  # k m' rather than m / m': it reads right when m' is negative or zero
         found_other, other = _lookup(metrics, bound[kind])
         updated["observed_limit"] = _rounded(float(bound["value"] * other)) if found_other and _is_number(other) else None
+    if other_runs:
+        runs = [metrics, *other_runs]
+        values = [v for ok, v in (_lookup(run, metric) for run in runs) if ok and _is_number(v)]
+        if len(values) == len(runs):
+            updated["observed_range"] = [_rounded(float(min(values))), _rounded(float(max(values)))]
+        margins = [_margin(metric, bound, run) for run in runs]
+        if margins and all(m is not None for m in margins):
+            updated["worst_margin"] = _rounded(min(margins))
     # Fixed key order: the bound, the observations, then why (so the numbers sit together in a diff).
     order = [*KINDS, "value", *RECORDED, "why"]
     return {key: updated[key] for key in order if key in updated}
 
 
-def rewrite_baselines(rows: list[dict[str, Any]], path: str | Path) -> list[str]:
+def rewrite_baselines(rows: list[dict[str, Any]], path: str | Path,
+                      other_seed_rows: list[list[dict[str, Any]]] = ()) -> list[str]:
     """Record the observed values of ``rows`` (executed notebooks) in ``path``; return the notebooks left as they were.
 
-    Bounds and ``why`` are kept; notebooks that failed, or ran without a
-    baseline entry, keep their old values and are returned (with the reason).
+    ``other_seed_rows`` holds the same notebooks executed with other seeds (one
+    list of rows per seed); with them, each bound also records the spread
+    (``observed_range``, ``worst_margin``). Bounds and ``why`` are kept;
+    notebooks that failed, or ran without a baseline entry, keep their old
+    values and are returned (with the reason).
     """
     path = Path(path)
     baselines = load_baselines(path)
@@ -243,7 +287,13 @@ def rewrite_baselines(rows: list[dict[str, Any]], path: str | Path) -> list[str]
         if notebook not in baselines:
             skipped.append(f"{notebook}: no baseline entry in {path}; add its bounds by hand, then run this again")
             continue
-        raw[notebook] = {metric: [_record(metric, b, metrics) for b in bounds] for metric, bounds in baselines[notebook].items()}
+        others = [r["metrics"] for seed_rows in other_seed_rows for r in seed_rows
+                  if r["notebook"] == notebook and r.get("status") == "ok" and r.get("metrics")]
+        if len(others) < len(other_seed_rows):
+            skipped.append(f"{notebook}: recorded without its spread, a run with another seed did not succeed")
+            others = []
+        raw[notebook] = {metric: [_record(metric, b, metrics, others) for b in bounds]
+                         for metric, bounds in baselines[notebook].items()}
     raw["_about"] = ABOUT
     path.write_text(_dumps(raw))
     return skipped
@@ -275,6 +325,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baselines", default=None, help="baselines file (default: tests/baselines/<profile>.json)")
     parser.add_argument("--from-summary", default=None,
                         help="record from an earlier run's summary.json instead of executing the notebooks")
+    parser.add_argument("--seeds", nargs="*", type=int, default=list(DEFAULT_EXTRA_SEEDS),
+                        help="seeds to execute each notebook with besides its default, for the spread (default: 1 2; "
+                             "none: --seeds with no value)")
     args = parser.parse_args(argv)
     path = Path(args.baselines) if args.baselines else baselines_path(args.profile)
     try:
@@ -282,21 +335,29 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.from_summary:
-        rows = json.loads(Path(args.from_summary).read_text())
+    other_seed_rows: list[list[dict[str, Any]]] = []
+    if args.from_summary:  # an earlier run: its other seeds' rows lie beside it, in seed<k>/summary.json
+        summary = Path(args.from_summary)
+        rows = json.loads(summary.read_text())
+        seeds = [seed for seed in args.seeds if (summary.parent / f"seed{seed}" / "summary.json").is_file()]
+        other_seed_rows = [json.loads((summary.parent / f"seed{seed}" / "summary.json").read_text()) for seed in seeds]
+        args.seeds = seeds
     else:
         executed = execute_from_args(args)
         if executed is None:
             return 2
         rows, out_root = executed
-        write_summary(rows, out_root, args.profile)
-        print()
-        print(summary_table(rows))
-        report = failure_report(rows)
-        if report:
-            print("\n" + report)
+        _report(rows, out_root, args.profile)
+        for seed in args.seeds:
+            print(f"\nThe same notebooks with seed={seed} (for the spread of each metric):")
+            seed_rows, seed_root = execute_from_args(args, {"seed": seed}, out=out_root / f"seed{seed}")
+            _report(seed_rows, seed_root, args.profile)
+            other_seed_rows.append(seed_rows)
     failures = [m for row in rows if row.get("status") == "ok" for m in check_metrics(row["notebook"], row["metrics"], baselines)]
-    skipped = rewrite_baselines(rows, path)
+    for seed, seed_rows in zip(args.seeds, other_seed_rows):
+        failures += [f"(seed={seed}) {m}" for row in seed_rows if row.get("status") == "ok"
+                     for m in check_metrics(row["notebook"], row["metrics"], baselines)]
+    skipped = rewrite_baselines(rows, path, other_seed_rows)
     print(f"\nRecorded the observed values in {path}; review them with `git diff {path}`.")
     for line in skipped:
         print(f"  skipped {line}")
@@ -305,6 +366,16 @@ def main(argv: list[str] | None = None) -> int:
         for line in failures:
             print(f"  {line}")
     return 0 if not failures and not skipped else 1
+
+
+def _report(rows: list[dict[str, Any]], out_root: Path, profile: str) -> None:
+    """Write the summary files of ``rows`` and print their table and failures."""
+    write_summary(rows, out_root, profile)
+    print()
+    print(summary_table(rows))
+    report = failure_report(rows)
+    if report:
+        print("\n" + report)
 
 
 if __name__ == "__main__":

@@ -384,8 +384,13 @@ def build_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
-def execute_from_args(args: argparse.Namespace) -> tuple[list[dict[str, Any]], Path] | None:
-    """Execute the notebooks the parsed options select; return (rows, output folder), or None after printing why not."""
+def execute_from_args(args: argparse.Namespace, parameters: dict[str, Any] | None = None,
+                      out: Path | None = None) -> tuple[list[dict[str, Any]], Path] | None:
+    """Execute the notebooks the parsed options select; return (rows, output folder), or None after printing why not.
+
+    ``parameters`` are passed to every notebook besides the options' (e.g. a seed);
+    ``out`` overrides the output folder.
+    """
     try:
         check_profile(args.profile)
     except ValueError as exc:
@@ -397,8 +402,8 @@ def execute_from_args(args: argparse.Namespace) -> tuple[list[dict[str, Any]], P
     if not books:
         print(f"error: no notebooks matched in {folder}", file=sys.stderr)
         return None
-    out_root = Path(args.out) if args.out else root / "runs" / args.profile
-    params = {"dataset": args.dataset, "data_root": args.data_root}
+    out_root = out or (Path(args.out) if args.out else root / "runs" / args.profile)
+    params = {"dataset": args.dataset, "data_root": args.data_root, **(parameters or {})}
     return run_notebooks(args.profile, books, out_root, params, log_output=args.log_output), out_root
 
 

@@ -211,6 +211,30 @@ def test_rewrite_records_observed_values_and_keeps_bounds(tmp_path):
     assert load_baselines(path)[NB]["fd_trained"][0]["value"] == 0.8
 
 
+def test_rewrite_records_the_spread_over_other_seeds_and_the_worst_margin(tmp_path):
+    path = tmp_path / "smoke.json"
+    path.write_text(json.dumps({NB: {
+        "fd_trained": [{"max_ratio_to": "fd_untrained", "value": 0.8, "why": "cut the distance"}],
+        "share": [{"min": 0.5, "why": "above half"}, {"max": 0.9, "why": "below 0.9"}],
+        "reload_identical": [{"equals": True, "why": "reloads"}],
+    }}))
+    default = _row(NB, fd_trained=2.0, fd_untrained=5.0, share=0.6, reload_identical=True)
+    seed1 = _row(NB, fd_trained=3.5, fd_untrained=5.0, share=0.8, reload_identical=True)
+    seed2 = _row(NB, fd_trained=4.1, fd_untrained=5.0, share=0.55, reload_identical=True)
+    assert rewrite_baselines([default], path, [[seed1], [seed2]]) == []
+    data = json.loads(path.read_text())[NB]
+    fd = data["fd_trained"][0]
+    assert fd["observed"] == 2.0 and fd["observed_range"] == [2.0, 4.1]
+    assert fd["worst_margin"] == pytest.approx(-0.1)  # seed 2 broke 0.8 x 5.0 = 4.0 by 0.1
+    assert [b["worst_margin"] for b in data["share"]] == [pytest.approx(0.05), pytest.approx(0.1)]
+    assert data["share"][0]["observed_range"] == [0.55, 0.8]
+    assert "worst_margin" not in data["reload_identical"][0]  # no margin for an equality
+    # a seed whose run failed: the spread is not recorded rather than recorded from fewer runs
+    skipped = rewrite_baselines([default], path, [[seed1], [_row(NB, "FAILED")]])
+    assert skipped and "without its spread" in skipped[0]
+    assert "observed_range" not in json.loads(path.read_text())[NB]["share"][0]
+
+
 def test_the_smoke_file_is_in_the_layout_rewrite_baselines_writes(tmp_path):
     """So that `make baselines` changes only observed values, never the layout of the committed file."""
     copy = tmp_path / "smoke.json"
