@@ -67,9 +67,14 @@ ABOUT = [
 # Reading and checking
 # ----------------------------------------------------------------------------
 
-def baselines_path(profile: str, root: Path | None = None) -> Path:
-    """Return where the baselines of ``profile`` live: ``tests/baselines/<profile>.json`` in the project."""
-    return (root or project_root()) / "tests" / "baselines" / f"{profile}.json"
+def baselines_path(profile: str, root: Path | None = None, dataset: str | None = None) -> Path:
+    """Return where the baselines of ``profile`` live: ``tests/baselines/<profile>.json`` in the project.
+
+    Runs on another dataset than the phantom (e.g. a phantom exported in
+    HAM10000's file layout) have their own file, ``<profile>-<dataset>.json``.
+    """
+    name = profile if dataset in (None, "phantom") else f"{profile}-{dataset}"
+    return (root or project_root()) / "tests" / "baselines" / f"{name}.json"
 
 
 def load_baselines(path: str | Path) -> dict[str, dict[str, list[dict[str, Any]]]]:
@@ -329,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="seeds to execute each notebook with besides its default, for the spread (default: 1 2; "
                              "none: --seeds with no value)")
     args = parser.parse_args(argv)
-    path = Path(args.baselines) if args.baselines else baselines_path(args.profile)
+    path = Path(args.baselines) if args.baselines else baselines_path(args.profile, dataset=args.dataset)
     try:
         baselines = load_baselines(path)
     except (FileNotFoundError, ValueError) as exc:
