@@ -42,21 +42,23 @@ def test_sigkill_at_random_moments_then_resume(tmp_path):
     script.write_text(SCRIPT)
     folder = tmp_path / "run"
     env = {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
-    total_steps, rng, kills, steps_seen = 150, random.Random(7), 0, []
+    # each run is killed a few steps after it starts, whatever the machine's speed, so 40 steps outlast four kills
+    total_steps, rng, kills, steps_seen = 40, random.Random(7), 0, []
     for _ in range(4):
         process = subprocess.Popen([sys.executable, str(script), str(folder), str(total_steps)], env=env,
                                    stdout=subprocess.PIPE, text=True)
         assert process.stdout.readline().strip() == "started"  # torch is imported; training is about to begin
         before = int(torch.load(folder / "checkpoint.pt", weights_only=True)["step"]) if steps_seen else 0
+        target = before + rng.randint(1, 3)  # kill after a random number of new steps ...
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and process.poll() is None:  # wait until this run has trained a step
+        while time.monotonic() < deadline and process.poll() is None:
             try:
-                if int(torch.load(folder / "checkpoint.pt", weights_only=True)["step"]) > before:
+                if int(torch.load(folder / "checkpoint.pt", weights_only=True)["step"]) >= target:
                     break
             except (FileNotFoundError, RuntimeError, EOFError):
                 pass  # not written yet (a reader never sees half a file: os.replace is atomic)
-            time.sleep(0.05)
-        time.sleep(rng.uniform(0.0, 0.5))  # then a random moment, often in the middle of a write
+            time.sleep(0.005)
+        time.sleep(rng.uniform(0.0, 0.03))  # ... at a random moment within a step, often in the middle of a write
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             kills += 1

@@ -108,24 +108,34 @@ def test_membership_auc_is_half_without_a_leak_and_one_for_a_perfect_one():
     assert membership_auc([3.0, 4.0, 5.0], [0.0, 1.0, 2.0]) == 1.0
 
 
-@pytest.fixture(scope="module")
-def tiny_members():
-    members, _ = phantoms(16, (1, 6), seed=7)
-    nonmembers, _ = phantoms(16, (1, 6), seed=7, start=32)
-    return members, nonmembers
+DP_SEEDS = (0, 1, 2)
 
 
-def test_differential_privacy_at_small_epsilon_lowers_the_attacks_auc(tiny_members):
-    members, nonmembers = tiny_members
-    common = dict(delta=1e-3, steps=300, batch_size=8, width=16, seed=0, progress=False, lr=1e-3)
-    plain = train_dp_gan(members, None, **common)
-    private = train_dp_gan(members, 0.5, **common)
-    auc_plain = membership_attack(plain["discriminator"], members, nonmembers)
-    auc_private = membership_attack(private["discriminator"], members, nonmembers)
-    assert auc_plain > 0.7, auc_plain  # 16 images seen 150 times each: the plain D remembers them
-    assert auc_private < auc_plain - 0.15, (auc_private, auc_plain)
-    assert private["epsilon"] <= 0.5 * 1.05 and private["noise_multiplier"] > 1
-    assert math.isinf(plain["epsilon"]) and plain["noise_multiplier"] == 0
+def test_differential_privacy_at_small_epsilon_lowers_the_attacks_auc():
+    """8 members seen 100 times each by a width-32 D leak (AUC 0.80-0.90); DP at eps = 0.5 brings it to chance.
+
+    One training run on a few images is noisy (a membership AUC over 8 members has a standard error near 0.1
+    even without a leak), so every seed draws its own members and non-members, trains both discriminators,
+    and the test decides on the mean AUC drop over the seeds against its standard error.
+    Measured (seeds 0, 1, 2): plain 0.802 / 0.841 / 0.901, DP 0.419 / 0.431 / 0.679, drop 0.338 +- 0.058.
+    """
+    common = dict(delta=1e-3, steps=100, batch_size=8, width=32, progress=False, lr=1e-3)
+    plain_aucs, private_aucs = [], []
+    for seed in DP_SEEDS:
+        members, _ = phantoms(8, (1, 6), seed=7 + seed)  # batch = the whole set: every member in every step
+        nonmembers, _ = phantoms(128, (1, 6), seed=7 + seed, start=1000)
+        plain = train_dp_gan(members, None, seed=seed, **common)
+        private = train_dp_gan(members, 0.5, seed=seed, **common)
+        assert private["epsilon"] <= 0.5 * 1.05 and private["noise_multiplier"] > 1
+        assert math.isinf(plain["epsilon"]) and plain["noise_multiplier"] == 0
+        plain_aucs.append(membership_attack(plain["discriminator"], members, nonmembers))
+        private_aucs.append(membership_attack(private["discriminator"], members, nonmembers))
+    plain_aucs, private_aucs = np.array(plain_aucs), np.array(private_aucs)
+    drop = plain_aucs - private_aucs
+    se = drop.std(ddof=1) / math.sqrt(len(drop))
+    report = f"plain {plain_aucs.round(3)}, DP {private_aucs.round(3)}, drop {drop.mean():.3f} +- {se:.3f}"
+    assert plain_aucs.mean() > 0.7, report  # the non-private D remembers its members (an untrained D gives 0.5)
+    assert drop.mean() > max(0.15, 3 * se), report  # DP lowers the AUC by far more than the seed-to-seed noise
 
 
 @pytest.mark.parametrize("epsilon, delta, message", [
