@@ -60,6 +60,8 @@ ABOUT = [
     "\"observed\" is the metric the last `make baselines` run measured with the notebook's default seed, \"observed_limit\" its k * other;",
     "\"observed_range\" is [min, max] over that run and the other seeds' runs, \"worst_margin\" the least slack any run kept;",
     "only these are rewritten, so a change of behaviour shows as a one-line diff.",
+    "\"_effects_tested_elsewhere\": per notebook, effects its smoke budget is too short to show, the unit tests that show",
+    "each one instead, and why (the spread over seeds that made a notebook bound on it meaningless).",
 ]
 
 

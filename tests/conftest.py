@@ -98,3 +98,18 @@ def _isolated_cache(tmp_path_factory):
         os.environ.pop("MEDGAN_CACHE_DIR", None)
     else:
         os.environ["MEDGAN_CACHE_DIR"] = old
+
+
+def assert_within_baselines(metrics: dict, notebook: str, *names: str) -> None:
+    """Assert that ``metrics`` keeps the smoke bounds of ``names`` in tests/baselines/smoke.json.
+
+    The numbers live in that one file (with their why and the spread over seeds);
+    a notebook test names the behaviour and asks the file for the bounds.
+    """
+    from medgan_nb.baselines import check_metrics, load_baselines
+
+    entry = load_baselines(ROOT / "tests" / "baselines" / "smoke.json")[notebook]
+    missing = [name for name in names if name not in entry]
+    assert not missing, f"no bound for {missing} under {notebook} in tests/baselines/smoke.json"
+    failures = check_metrics(notebook, metrics, {notebook: {name: entry[name] for name in names}})
+    assert not failures, "\n".join(failures)

@@ -261,3 +261,27 @@ def test_cli_records_from_a_summary_and_exits_nonzero_on_a_broken_bound(tmp_path
 def test_cli_without_a_baselines_file_is_an_error(tmp_path, capsys):
     assert bl.main(["--profile", "gpu", "--baselines", str(tmp_path / "gpu.json")]) == 2
     assert "no baselines file" in capsys.readouterr().err
+
+
+def test_every_bound_kept_a_margin_in_every_seed_the_last_baselines_run_tried():
+    """A bound inside the spread over seeds decides by chance: `make baselines` records the worst margin of each."""
+    inside = [f"{notebook}.{metric}: worst margin {bound['worst_margin']} over seeds {bound.get('observed_range')} "
+              f"({bound['why']})"
+              for notebook, metrics in load_baselines(SMOKE).items() for metric, bounds in metrics.items()
+              for bound in bounds if bound.get("worst_margin", 0) < 0]
+    assert not inside, "move these bounds outside the observed spread, or test the effect where it is large:\n" + \
+        "\n".join(inside)
+
+
+def test_every_effect_tested_elsewhere_names_a_notebook_and_a_test_that_exist():
+    notes = json.loads(SMOKE.read_text())["_effects_tested_elsewhere"]
+    stems = {p.stem for p in NOTEBOOKS}
+    for notebook, effects in notes.items():
+        assert notebook in stems, f"_effects_tested_elsewhere names {notebook}, which is not a notebook"
+        for effect, note in effects.items():
+            assert note["why"] and note["tests"], (notebook, effect)
+            for nodeid in note["tests"]:
+                path, _, name = nodeid.partition("::")
+                source = ROOT / path
+                assert source.is_file() and f"\ndef {name}(" in source.read_text(), \
+                    f"{notebook} / {effect}: {nodeid} does not exist; name the test that shows the effect"

