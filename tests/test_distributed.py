@@ -65,6 +65,10 @@ SCRIPT = textwrap.dedent(
         "checkpoint": None if result.checkpoint is None else str(result.checkpoint), "loss_d": result.history["loss_d"],
     }))
     dist.destroy_process_group()
+    # Gloo's worker threads can outlive destroy_process_group and abort the interpreter's finalisation
+    # ("terminate called without an active exception", SIGABRT; pytorch/pytorch#179291): once every output is
+    # written and the group is gone, leave without finalising so a teardown race cannot fail the run.
+    os._exit(0)
     """
 )
 
