@@ -188,7 +188,8 @@ def execute_notebook(
     The executed copy goes to ``out_root/<name>.ipynb`` and the notebook's own
     outputs (``metrics.json``, figures, checkpoints) to ``out_root/<name>/``.
     A failed run's row also holds ``failed_cell`` (its index in the notebook
-    file, execution count and first lines) and ``traceback_tail``.
+    file, execution count and first lines) and ``traceback_tail``. A relative
+    ``data_root`` is taken from the caller's working folder, not the notebook's.
     """
     import papermill as pm
     from papermill.exceptions import strip_color  # IPython colours its tracebacks
@@ -198,6 +199,8 @@ def execute_notebook(
     stem = notebook.stem
     params = {"profile": profile, "output_dir": str((out_root / stem).resolve())}
     params.update({k: v for k, v in (parameters or {}).items() if v is not None})
+    if params.get("data_root"):  # the kernel runs in the notebook's folder: a relative path means the caller's folder
+        params["data_root"] = str(Path(params["data_root"]).expanduser().resolve())
     row: dict[str, Any] = {"notebook": stem, "status": "ok", "seconds": 0.0, "error": None}
     # Prefer the kernel spec of the environment we run in (e.g. .venv) over a user-wide
     # "python3" spec that may point at another Python without medgan_nb installed.

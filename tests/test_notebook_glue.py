@@ -92,6 +92,19 @@ def test_a_notebook_without_metrics_is_reported(tmp_path):
     assert row["status"] == "no metrics" and row["metrics"] == {}
 
 
+def test_a_relative_data_root_means_the_callers_folder_not_the_notebooks(tmp_path, monkeypatch):
+    (tmp_path / "mydata").mkdir()
+    (tmp_path / "books").mkdir()
+    book = _tiny_notebook(tmp_path / "books" / "97_root.ipynb",
+                          "import json, os\nfrom pathlib import Path\n"
+                          "Path(output_dir).mkdir(parents=True, exist_ok=True)\n"
+                          "Path(output_dir, 'metrics.json').write_text(json.dumps({'found': os.path.isdir(data_root)}))")
+    monkeypatch.chdir(tmp_path)  # "mydata" exists here, not beside the notebook
+    row = notebook.execute_notebook(book, tmp_path / "out", "smoke", {"data_root": "mydata"})
+    assert row["status"] == "ok", row["error"]
+    assert row["metrics"] == {"found": True}
+
+
 def _write_notebook(path, *cells):
     """Write a notebook whose first code cell is tagged ``parameters``; ``cells`` are code, or ("md", text)."""
     import nbformat
