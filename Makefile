@@ -27,7 +27,7 @@ export MPLBACKEND ?= Agg
 export PYTHONUNBUFFERED := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup lock notebooks baselines test test-browser lab bench clean distclean colab-links FORCE
+.PHONY: setup lock notebooks baselines test test-browser lab bench clean distclean colab-links colab-env FORCE
 
 # The lock pins every package of a passing run (pip freeze); UPGRADE=1 drops it and upgrades everything within the
 # ranges. Each mode has its own stamp, so `make setup` after an upgrade goes back to the locked versions.
@@ -49,12 +49,10 @@ $(STAMP): requirements.txt pyproject.toml $(LOCK) $(if $(filter 1,$(UPGRADE)),FO
 	@# --no-compile: pip would byte-compile every installed module (a minute, mostly torch's); Python compiles the
 	@# modules the kit imports on first use instead
 	@rm -f $(VENV)/.installed-locked $(VENV)/.installed-latest
+	@# a .venv made before FRD moved to pyradiomics-bhklab: both install the package `radiomics`, keep one
+	@$(PY) -m pip uninstall --quiet --yes pyradiomics 2>/dev/null || true
 	$(PY) -m pip install --quiet --progress-bar off --no-compile -r requirements.txt $(PIN)
 	$(PY) -m pip install --quiet --progress-bar off --no-deps -e .
-	@# pyradiomics (FRD's feature extractor) only builds without build isolation; without it FRD says it is unavailable
-	$(PY) -m pip install --quiet --progress-bar off setuptools wheel $(PIN)
-	$(PY) -m pip install --quiet --progress-bar off --no-compile --no-build-isolation "pyradiomics==3.0.1" $(PIN) || \
-		echo "pyradiomics did not build here: medgan_nb.metrics.frd will report FRD as unavailable"
 	@$(PY) -c 'import medgan_nb, torch; print("medgan_nb", medgan_nb.__version__, "with torch", torch.__version__, "ready in $(VENV)")'
 	@$(PY) -c 'import numpy, torch; print("installed", "$(if $(filter 1,$(UPGRADE)),the newest releases within requirements.txt,the versions of $(LOCK))", "(torch", torch.__version__ + ", numpy", numpy.__version__ + ")")'
 	@touch $@
@@ -101,6 +99,11 @@ bench: setup
 	$(PY) benchmarks/bench_losses.py --json runs/bench/losses.json
 	$(PY) benchmarks/bench_conditional.py --json runs/bench/conditional.json
 	$(PY) benchmarks/bench_families.py --json runs/bench/families.json
+
+# Colab runs Python 3.12: build the cached Colab-like 3.12 runtime once (torch for 3.12 is about 3 GB, kept in
+# ~/.cache/medgan-nb outside the checkout) and run the fresh-environment test on it; later `make test` runs reuse it
+colab-env: setup
+	MEDGAN_COLAB_BUILD=1 OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -rs -v tests/test_colab_fresh_env.py -k "python-3.12" $(PYTEST_ARGS)
 
 colab-links: setup
 	$(PY) -m medgan_nb.colab

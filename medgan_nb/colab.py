@@ -17,7 +17,7 @@ from pathlib import Path
 from .runtime import colab_badge, install_command, project_root
 
 BADGE_LINE = re.compile(r"^\[!\[Open In Colab\]\([^)]*\)\]\([^)]*\)\s*$")
-INSTALL_LINE = re.compile(r'^(\s*)%pip install -q "medgan-nb @ [^"]*"\s*$')
+INSTALL_LINE = re.compile(r'^(\s*)%pip install -q "medgan-nb(?:\[(?P<extras>[^\]]*)\])? @ [^"]*"\s*$')
 README_BADGE = re.compile(r"\[!\[Open In Colab\]\([^)]*\)\]\([^)]*/notebooks/(?P<file>[0-9]{2}_[^)]*\.ipynb)\)")
 
 
@@ -39,7 +39,7 @@ def notebook_with_links(notebook: dict, file_name: str) -> dict:
         if cell["cell_type"] != "code":
             continue
         text = _source(cell)
-        new = "\n".join(INSTALL_LINE.sub(lambda m: m.group(1) + install_command(), line) for line in text.split("\n"))
+        new = "\n".join(INSTALL_LINE.sub(lambda m: m.group(1) + install_command(extras=m["extras"] or ""), line) for line in text.split("\n"))
         if new != text:
             cell["source"] = new.splitlines(keepends=True)
     return notebook

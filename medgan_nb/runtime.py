@@ -42,9 +42,13 @@ def colab_badge(notebook_file: str) -> str:
     return f"[![Open In Colab]({COLAB_BADGE})]({colab_url(notebook_file)})"
 
 
-def install_command(source: str | None = None) -> str:
-    """Return the pip line a notebook's setup cell runs on a fresh Colab runtime (``source``: another pip URL)."""
-    return f'%pip install -q "medgan-nb @ {source or "git+" + REPOSITORY_URL}"'
+def install_command(source: str | None = None, extras: str = "") -> str:
+    """Return the pip line a notebook's setup cell runs on a fresh Colab runtime (``source``: another pip URL).
+
+    ``extras`` names optional parts of the kit, e.g. ``"frd"`` for notebook 07's Fréchet Radiomic Distance.
+    """
+    extras = f"[{extras}]" if extras else ""
+    return f'%pip install -q "medgan-nb{extras} @ {source or "git+" + REPOSITORY_URL}"'
 
 
 def check_profile(profile: str) -> str:

@@ -19,7 +19,7 @@ def lesions():
 
 @pytest.mark.slow
 def test_frd_inside_the_lesion_masks_rises_for_noisy_images(lesions):
-    pytest.importorskip("radiomics", reason="pyradiomics builds from source: pip install --no-build-isolation pyradiomics==3.0.1")
+    pytest.importorskip("radiomics", reason="FRD's backend is missing: pip install pyradiomics-bhklab (make setup installs it)")
     real, other = lesions.images[:16], lesions.images[16:32]
     real_masks, other_masks = lesions.masks[:16], lesions.masks[16:32]
     noisy = (other + 0.3 * torch.randn(other.shape, generator=torch.Generator().manual_seed(0))).clamp(-1, 1)
@@ -44,7 +44,7 @@ def test_frd_bad_input_and_missing_package_get_clear_errors(lesions, monkeypatch
 
 @pytest.mark.slow
 def test_features_extracted_once_give_frd_scores_own_value(lesions, tmp_path):
-    pytest.importorskip("radiomics", reason="pyradiomics builds from source: pip install --no-build-isolation pyradiomics==3.0.1")
+    pytest.importorskip("radiomics", reason="FRD's backend is missing: pip install pyradiomics-bhklab (make setup installs it)")
     from frd_score import compute_frd
 
     from medgan_nb.metrics.frd import _write_pngs, frd_from_features, radiomic_features
@@ -75,7 +75,7 @@ def test_feature_sets_from_different_extractors_are_refused():
 
 @pytest.mark.slow
 def test_the_evaluation_table_extracts_the_reference_once(lesions, monkeypatch):
-    pytest.importorskip("radiomics", reason="pyradiomics builds from source: pip install --no-build-isolation pyradiomics==3.0.1")
+    pytest.importorskip("radiomics", reason="FRD's backend is missing: pip install pyradiomics-bhklab (make setup installs it)")
     from types import SimpleNamespace
 
     from medgan_nb.experiments.evaluation import frd_column

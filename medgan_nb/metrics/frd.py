@@ -42,8 +42,8 @@ def frd_status() -> tuple[bool, str]:
         import radiomics  # noqa: F401
     except ImportError as error:
         return False, (f"FRD is unavailable: {error.name} is not installed; install it with "
-                       "pip install frd-score pyradiomics (pyradiomics 3.0.1 builds from source: "
-                       "pip install --no-build-isolation pyradiomics==3.0.1 after numpy is installed)")
+                       "pip install frd-score pyradiomics-bhklab (or the kit's extra: pip install 'medgan-nb[frd]'); "
+                       "pyradiomics-bhklab is the maintained fork of pyradiomics and builds on Python 3.11 and 3.12")
     return True, "frd-score and pyradiomics are installed"
 
 
