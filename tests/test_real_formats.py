@@ -1,0 +1,67 @@
+"""Notebooks on real datasets' file layouts, end to end: the same knobs a user sets for HAM10000 or DermaMNIST.
+
+Every other notebook test renders the phantom in memory (``dataset="phantom"``),
+so the loaders' real-file paths (metadata CSV, JPEG decoding, masks, MedMNIST's
+npz and its own splits) would run only in unit tests. Here the phantom is first
+written to disk in the real layouts by :func:`medgan_nb.data.export.export_phantoms`
+-- HAM10000 (``HAM10000_metadata.csv``, JPEGs in two part folders, lesion masks)
+and DermaMNIST (one ``dermamnist_64.npz``) -- and notebooks 02, 06 and 07
+(HAM10000) and 04 (DermaMNIST) are executed under the smoke profile through
+``dataset``/``data_root``, as ``make notebooks DATASET=ham10000 DATA_ROOT=...``
+would. Their ``metrics.json`` is checked against ``tests/baselines/smoke-<dataset>.json``
+(``make baselines DATASET=ham10000 DATA_ROOT=...`` records it).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from medgan_nb.baselines import baselines_path, check_metrics, load_baselines
+from medgan_nb.notebook import execute_notebook
+
+ROOT = Path(__file__).resolve().parents[1]
+# layout -> export options: enough images for every split the notebooks draw, small files (the loaders resize anyway)
+EXPORTS = {
+    "ham10000": dict(n=500, size=(200, 150), render_size=96),
+    "dermamnist": dict(n=700, size=64),
+}
+RUNS = [("02_dcgan_skin_lesions", "ham10000"), ("06_masks_and_translation", "ham10000"),
+        ("07_evaluation", "ham10000"), ("04_conditional_generation", "dermamnist")]
+
+
+def shared_folder(tmp_path_factory, request) -> Path:
+    """Return a folder both pytest-xdist workers see (the session's base temp folder, or its parent under xdist)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if getattr(request.config, "workerinput", None) else base
+
+
+def exported(layout: str, folder: Path) -> Path:
+    """Return the phantom exported in ``layout`` under ``folder``, writing it first unless a worker already did."""
+    from filelock import FileLock
+
+    from medgan_nb.data.export import export_phantoms
+
+    root = folder / f"exported-{layout}"
+    with FileLock(str(folder / f"exported-{layout}.lock")):
+        if not root.is_dir():  # export_phantoms moves a finished folder into place: it exists only when complete
+            export_phantoms(root, layout, seed=11, progress=False, **EXPORTS[layout])
+    return root
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+@pytest.mark.parametrize("stem, layout", RUNS, ids=[f"{stem[:2]}-{layout}" for stem, layout in RUNS])
+def test_notebook_on_a_real_file_layout_meets_its_baselines(stem, layout, tmp_path_factory, request):
+    folder = shared_folder(tmp_path_factory, request)
+    data_root = exported(layout, folder)
+    out = folder / f"real_format_runs-{layout}"
+    row = execute_notebook(ROOT / "notebooks" / f"{stem}.ipynb", out, "smoke",
+                           {"dataset": layout, "data_root": str(data_root)})
+    (out / f"{stem}.row.json").write_text(json.dumps(row, default=str))
+    assert row["status"] == "ok", f"{stem} on an exported {layout}: {row['error']}\n{row.get('traceback_tail', '')}"
+    metrics = row["metrics"]
+    assert metrics["dataset"] == layout, "the notebook must have run on the exported files, not on the phantom"
+    failures = check_metrics(stem, metrics, load_baselines(baselines_path("smoke", dataset=layout)))
+    assert not failures, "\n".join(failures)
