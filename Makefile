@@ -11,7 +11,7 @@
 #   make test-browser  the widgets of notebooks 01 and 02 in JupyterLab, in headless Chromium (needs `chromium`)
 #   make lab        JupyterLab with ipywidgets working
 #   make bench      benchmarks (phantom throughput and texture, DCGAN training speed, DiffAugment overhead, the cost of each loss, ...)
-#   make colab-links  rewrite the Colab badges and install lines from medgan_nb.runtime.REPOSITORY
+#   make colab-links  rewrite the Colab badges and install lines from medgan_nb.colab.REPOSITORY
 #   make student    the student edition of every notebook (solutions stubbed, answers blanked, outputs cleared)
 #                   in dist/student/, made with nbgrader's preprocessors (python -m medgan_nb.course student)
 #   make clean      remove runs/, dist/, caches and executed outputs (keeps .venv and data/)

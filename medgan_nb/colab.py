@@ -1,9 +1,9 @@
-"""Colab links kept in step with the repository's address (``medgan_nb.runtime.REPOSITORY``).
+"""Colab links kept in step with the repository's address (``REPOSITORY`` below).
 
 Every notebook's title cell carries an "Open in Colab" badge on its second
 line, its setup cell installs the kit with ``install_command()``, and the
 README's notebook table links each notebook to Colab. All of them are written
-from the one address in :mod:`medgan_nb.runtime`; ``python -m medgan_nb.colab``
+from the one address below; ``python -m medgan_nb.colab``
 (``make colab-links``) rewrites them after the address changes, and
 :func:`stale_links` (used by the tests) lists what disagrees.
 """
@@ -14,7 +14,33 @@ import re
 import sys
 from pathlib import Path
 
-from .runtime import colab_badge, install_command, project_root
+from .runtime import project_root
+
+# The one place the repository's address is written. The notebooks' Colab badges and setup cells and the
+# README's badges are generated from it (`make colab-links`); a test checks that they agree.
+REPOSITORY = "medgan-notebooks/medgan-notebooks"
+REPOSITORY_URL = f"https://github.com/{REPOSITORY}"
+COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
+
+
+def colab_url(notebook_file: str) -> str:
+    """Return the address that opens ``notebooks/<notebook_file>`` of this repository in Google Colab."""
+    return f"https://colab.research.google.com/github/{REPOSITORY}/blob/main/notebooks/{notebook_file}"
+
+
+def colab_badge(notebook_file: str) -> str:
+    """Return the markdown of an "Open in Colab" badge for one notebook."""
+    return f"[![Open In Colab]({COLAB_BADGE})]({colab_url(notebook_file)})"
+
+
+def install_command(source: str | None = None, extras: str = "") -> str:
+    """Return the pip line a notebook's setup cell runs on a fresh Colab runtime (``source``: another pip URL).
+
+    ``extras`` names optional parts of the kit, e.g. ``"frd"`` for notebook 07's Fréchet Radiomic Distance.
+    """
+    extras = f"[{extras}]" if extras else ""
+    return f'%pip install -q "medgan-nb{extras} @ {source or "git+" + REPOSITORY_URL}"'
+
 
 BADGE_LINE = re.compile(r"^\[!\[Open In Colab\]\([^)]*\)\]\([^)]*\)\s*$")
 INSTALL_LINE = re.compile(r'^(\s*)%pip install -q "medgan-nb(?:\[(?P<extras>[^\]]*)\])? @ [^"]*"\s*$')

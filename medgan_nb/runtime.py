@@ -25,32 +25,6 @@ import torch
 
 PROFILES = ("smoke", "cpu", "gpu")
 
-# The one place the repository's address is written. The notebooks' Colab badges and setup cells and the
-# README's badges are generated from it (`make colab-links`); a test checks that they agree.
-REPOSITORY = "medgan-notebooks/medgan-notebooks"
-REPOSITORY_URL = f"https://github.com/{REPOSITORY}"
-COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
-
-
-def colab_url(notebook_file: str) -> str:
-    """Return the address that opens ``notebooks/<notebook_file>`` of this repository in Google Colab."""
-    return f"https://colab.research.google.com/github/{REPOSITORY}/blob/main/notebooks/{notebook_file}"
-
-
-def colab_badge(notebook_file: str) -> str:
-    """Return the markdown of an "Open in Colab" badge for one notebook."""
-    return f"[![Open In Colab]({COLAB_BADGE})]({colab_url(notebook_file)})"
-
-
-def install_command(source: str | None = None, extras: str = "") -> str:
-    """Return the pip line a notebook's setup cell runs on a fresh Colab runtime (``source``: another pip URL).
-
-    ``extras`` names optional parts of the kit, e.g. ``"frd"`` for notebook 07's Fréchet Radiomic Distance.
-    """
-    extras = f"[{extras}]" if extras else ""
-    return f'%pip install -q "medgan-nb{extras} @ {source or "git+" + REPOSITORY_URL}"'
-
-
 def check_profile(profile: str) -> str:
     """Return ``profile`` if it is a known profile, else raise a ValueError listing them."""
     if profile not in PROFILES:

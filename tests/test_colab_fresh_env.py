@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pytest
 
-from medgan_nb.runtime import install_command
+from medgan_nb.colab import install_command
 
 ROOT = Path(__file__).resolve().parents[1]
 COLAB_PREINSTALLED = ("torch", "torchvision", "numpy", "matplotlib", "pandas", "scikit-image", "ipywidgets",
