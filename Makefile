@@ -5,7 +5,8 @@
 #   make lock       rewrite requirements-lock.txt from .venv (after a passing `make test`)
 #   make notebooks  execute every notebook headlessly (PROFILE=smoke|cpu|gpu, DATASET=..., DATA_ROOT=...);
 #                   writes runs/<PROFILE>/summary.md and summary.json, exits non-zero if a notebook fails
-#   make baselines  (smoke profile unless PROFILE=...) execute the notebooks and record their metrics next to the bounds in
+#   make baselines  (smoke profile unless PROFILE=...; DATASET=... DATA_ROOT=... for tests/baselines/<PROFILE>-<DATASET>.json)
+#                   execute the notebooks and record their metrics next to the bounds in
 #                   tests/baselines/<PROFILE>.json (bounds are kept; review the change with git diff)
 #   make test       unit tests + every notebook under the smoke profile
 #   make test-browser  the widgets of notebooks 01 and 02 in JupyterLab, in headless Chromium (needs `chromium`)
@@ -77,6 +78,7 @@ notebooks: setup
 # Baselines exist for the smoke profile; PROFILE=... on the command line picks another file.
 baselines: setup
 	$(PY) -m medgan_nb.baselines --profile $(if $(filter file,$(origin PROFILE)),smoke,$(PROFILE)) \
+		$(if $(DATASET),--dataset $(DATASET)) $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) \
 		$(if $(ONLY),--only $(ONLY))
 
 # two pytest workers (one per core of the CI machine), each with one thread per process; TEST_WORKERS=0 runs serially

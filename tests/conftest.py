@@ -10,6 +10,13 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 
 
+def shared_folder(tmp_path_factory, request) -> Path:
+    """Return a folder every pytest-xdist worker sees: the session's base temp folder, or its parent in a worker."""
+    base = tmp_path_factory.getbasetemp()
+    worker = getattr(request.config, "workerinput", None)  # set only inside a pytest-xdist worker
+    return base.parent if worker else base
+
+
 @pytest.fixture(scope="session")
 def notebook_runs(tmp_path_factory, request):
     """Execute notebooks under the smoke profile once per test run; return a function name -> metrics dict.
@@ -25,9 +32,7 @@ def notebook_runs(tmp_path_factory, request):
 
     from medgan_nb.notebook import execute_notebook, list_notebooks
 
-    base = tmp_path_factory.getbasetemp()
-    worker = getattr(request.config, "workerinput", None)  # set only inside a pytest-xdist worker
-    out_root = (base.parent if worker else base) / "smoke_runs"
+    out_root = shared_folder(tmp_path_factory, request) / "smoke_runs"
     out_root.mkdir(exist_ok=True)
     cache: dict[str, dict] = {}
 

@@ -9,7 +9,7 @@ and DermaMNIST (one ``dermamnist_64.npz``) -- and notebooks 02, 06 and 07
 (HAM10000) and 04 (DermaMNIST) are executed under the smoke profile through
 ``dataset``/``data_root``, as ``make notebooks DATASET=ham10000 DATA_ROOT=...``
 would. Their ``metrics.json`` is checked against ``tests/baselines/smoke-<dataset>.json``
-(``make baselines DATASET=ham10000 DATA_ROOT=...`` records it).
+(``make baselines DATASET=ham10000 DATA_ROOT=<export> ONLY="02 06 07"`` records it).
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import shared_folder
 
 from medgan_nb.baselines import baselines_path, check_metrics, load_baselines
 from medgan_nb.notebook import execute_notebook
@@ -29,12 +30,6 @@ EXPORTS = {
 }
 RUNS = [("02_dcgan_skin_lesions", "ham10000"), ("06_masks_and_translation", "ham10000"),
         ("07_evaluation", "ham10000"), ("04_conditional_generation", "dermamnist")]
-
-
-def shared_folder(tmp_path_factory, request) -> Path:
-    """Return a folder both pytest-xdist workers see (the session's base temp folder, or its parent under xdist)."""
-    base = tmp_path_factory.getbasetemp()
-    return base.parent if getattr(request.config, "workerinput", None) else base
 
 
 def exported(layout: str, folder: Path) -> Path:
