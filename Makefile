@@ -8,8 +8,9 @@
 #   make baselines  (smoke profile unless PROFILE=...; DATASET=... DATA_ROOT=... for tests/baselines/<PROFILE>-<DATASET>.json)
 #                   execute the notebooks and record their metrics next to the bounds in
 #                   tests/baselines/<PROFILE>.json (bounds are kept; review the change with git diff)
-#   make test       unit tests + every notebook under the smoke profile
-#   make test-browser  the widgets of notebooks 01 and 02 in JupyterLab, in headless Chromium (needs `chromium`)
+#   make test       unit tests + every notebook under the smoke profile + the browser test (skipped, saying why,
+#                   without Debian's `chromium`)
+#   make test-browser  only the browser test: the widgets of notebooks 01 and 02 in JupyterLab, in headless Chromium
 #   make lab        JupyterLab with ipywidgets working
 #   make bench      benchmarks (phantom throughput and texture, DCGAN training speed, DiffAugment overhead, the cost of each loss, ...)
 #   make colab-links  rewrite the Colab badges and install lines from medgan_nb.colab.REPOSITORY
@@ -47,7 +48,7 @@ endif
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml $(LOCK) $(if $(filter 1,$(UPGRADE)),FORCE)
+$(STAMP): requirements.txt requirements-browser.txt pyproject.toml $(LOCK) $(if $(filter 1,$(UPGRADE)),FORCE)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 9) else "medgan-notebooks needs Python 3.9 or newer; found " + sys.version.split()[0])'
 	@test -x $(PY) || { echo "Creating $(VENV) with $$($(PYTHON) --version)"; $(PYTHON) -m venv $(VENV); }
 	@# --no-compile: pip would byte-compile every installed module (a minute, mostly torch's); Python compiles the
@@ -55,7 +56,7 @@ $(STAMP): requirements.txt pyproject.toml $(LOCK) $(if $(filter 1,$(UPGRADE)),FO
 	@rm -f $(VENV)/.installed-locked $(VENV)/.installed-latest
 	@# a .venv made before FRD moved to pyradiomics-bhklab: both install the package `radiomics`, keep one
 	@$(PY) -m pip uninstall --quiet --yes pyradiomics 2>/dev/null || true
-	$(PY) -m pip install --quiet --progress-bar off --no-compile -r requirements.txt $(PIN)
+	$(PY) -m pip install --quiet --progress-bar off --no-compile -r requirements.txt -r requirements-browser.txt $(PIN)
 	$(PY) -m pip install --quiet --progress-bar off --no-deps -e .
 	@$(PY) -c 'import medgan_nb, torch; print("medgan_nb", medgan_nb.__version__, "with torch", torch.__version__, "ready in $(VENV)")'
 	@$(PY) -c 'import numpy, torch; print("installed", "$(if $(filter 1,$(UPGRADE)),the newest releases within requirements.txt,the versions of $(LOCK))", "(torch", torch.__version__ + ", numpy", numpy.__version__ + ")")'
@@ -81,15 +82,15 @@ baselines: setup
 		$(if $(DATASET),--dataset $(DATASET)) $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) \
 		$(if $(ONLY),--only $(ONLY))
 
-# two pytest workers (one per core of the CI machine), each with one thread per process; TEST_WORKERS=0 runs serially
+# two pytest workers (one per core of the CI machine), each with one thread per process; TEST_WORKERS=0 runs serially.
+# The browser test runs in the same session (it mostly waits for JupyterLab, so it overlaps the CPU-bound tests).
 TEST_WORKERS ?= 2
 test: setup
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist worksteal) -m "not browser" --durations=25 $(PYTEST_ARGS)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist worksteal) -rs --durations=25 $(PYTEST_ARGS)
 
-# JupyterLab in headless Chromium (Debian's `chromium` package) driven by Playwright; skips, saying why,
-# when the browser is missing. Screenshots land in runs/browser/.
+# Only the browser test: JupyterLab in headless Chromium (Debian's `chromium` package) driven by Playwright; skips,
+# saying why, when the browser is missing. Screenshots land in runs/browser/.
 test-browser: setup
-	$(PY) -m pip install --quiet --progress-bar off -r requirements-browser.txt $(PIN)
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -m browser -rs -v tests/test_browser.py $(PYTEST_ARGS)
 
 lab: setup
