@@ -36,6 +36,7 @@ from ..metrics.prdc import prdc
 from ..metrics.spaces import evaluation_extractor as session_extractor
 from ..metrics.spaces import inception_status
 from ..metrics.two_sample import classifier_two_sample_test
+from ..metrics.uncertainty import NO_CLEAR_DIFFERENCE, above_chance, differs, interval_se, pick_winner, proportion_se
 from ..metrics.utility import classifier_accuracy, segmentation_dice
 from ..models import FAMILIES, build_family, get_family
 from ..models.sampling import sample_images
@@ -203,7 +204,7 @@ def evaluate_images(reference: Reference, fake: torch.Tensor, n_pairs: int = 100
     return {
         "fd": fd.estimate, "fd_low": fd.low, "fd_high": fd.high,
         "kid": kid.mean, "kid_std": kid.std, **manifold,
-        "c2st": c2st.accuracy, "c2st_p": c2st.p_value,
+        "c2st": c2st.accuracy, "c2st_p": c2st.p_value, "c2st_n": c2st.n_test, "n_images": len(fake),
         "ms_ssim": mean_pairwise_ms_ssim(fake, n_pairs=n_pairs, seed=reference.seed),
         "morphology": morphology, "lesion_found": float(np.isfinite(attributes["area"]).mean()),
         "near_copies_pixel": copies["pixel"].near_copy_fraction,
@@ -274,6 +275,108 @@ def rank_agreement(table: dict[str, dict[str, Any]], first: str, second: str) ->
     if len(set(a)) < 2 or len(set(b)) < 2:  # a metric that ties every family ranks nothing
         return float("nan")
     return float(spearmanr(a, b)[0])
+
+
+def metric_errors(row: dict[str, Any], metric: str) -> float:
+    """Return the standard error of one table cell: from its interval, its spread, or as a proportion of n images.
+
+    The Fréchet distance has a bootstrap interval and the KID the spread of its subsets; precision, recall,
+    density, coverage and C2ST are shares of ``n_images`` (C2ST: of its held-out images), so their error is
+    that of a proportion. The morphology distance and MS-SSIM have none here: they never decide a winner.
+    """
+    if metric == "fd":
+        return interval_se(row["fd_low"], row["fd_high"])
+    if metric == "kid":
+        return float(row.get("kid_std", float("inf")))
+    if metric == "c2st":
+        return proportion_se(0.5, int(row["c2st_n"]))
+    if metric in ("precision", "recall", "coverage"):
+        return proportion_se(min(max(float(row[metric]), 0.0), 1.0), int(row["n_images"]))
+    return float("inf")
+
+
+#: the metrics the "best family per metric" line reads (C2ST: closest to 0.5)
+BEST_OF = ("fd", "kid", "precision", "coverage", "c2st")
+
+
+def best_per_metric(table: dict[str, dict[str, Any]], families: list[str]) -> dict[str, str | None]:
+    """Return, per metric of :data:`BEST_OF`, the family clearly ahead of every other one, or None for a tie."""
+    best: dict[str, str | None] = {}
+    for metric in BEST_OF:
+        if metric == "c2st":
+            values = {n: abs(table[n]["c2st"] - 0.5) for n in families}
+        else:
+            values = {n: table[n][metric] for n in families}
+        errors = {n: metric_errors(table[n], metric) for n in families}
+        best[metric] = pick_winner(values, errors, lower_is_better=metric in LOWER_IS_BETTER or metric == "c2st")
+    return best
+
+
+def best_family_verdict(best: dict[str, str | None]) -> str:
+    """Return whether one family is clearly best on every metric, the best changes between metrics, or none is clear."""
+    named = {metric: name for metric, name in best.items() if name is not None}
+    if not named:
+        return f"no metric separates the families clearly: {NO_CLEAR_DIFFERENCE}"
+    winners = set(named.values())
+    ties = [metric for metric, name in best.items() if name is None]
+    tie_note = f"; tied on {', '.join(ties)}" if ties else ""
+    if len(winners) == 1:
+        (winner,) = winners
+        scope = "every metric" if not ties else ", ".join(named)
+        return f"the same family, {winner}, is clearly best on {scope}{tie_note}"
+    return ("the best family changes from metric to metric: "
+            + ", ".join(f"{metric} {name}" for metric, name in named.items()) + tie_note)
+
+
+def checkerboard_verdict(checker: dict[str, Any], floor: dict[str, Any], fd_ratio_near_floor: float = 2.0) -> str:
+    """Return what the C2ST and the distance say of the checkerboard, the C2ST decided by its p-value.
+
+    Under "same distribution" a C2ST's held-out accuracy is Binomial(n, 1/2) / n, so the classifier "sees"
+    the pattern when its one-sided binomial p-value is below 0.05 and its accuracy lies above the
+    real-vs-real floor's (which estimates the same chance level with the same classifier); the distance
+    places it near the floor when it is within ``fd_ratio_near_floor`` times the floor's distance.
+    """
+    sees = checker["c2st_p"] < 0.05 and checker["c2st"] > floor["c2st"]
+    near = checker["fd"] / floor["fd"] < fd_ratio_near_floor
+    numbers = f"C2ST {checker['c2st']:.2f} vs floor {floor['c2st']:.2f}, p = {checker['c2st_p']:.1g}"
+    if sees and near:
+        return f"C2ST separates what the distance places near its floor ({numbers})"
+    if sees:
+        return f"here both metrics see the checkerboard ({numbers})"
+    return (f"{NO_CLEAR_DIFFERENCE}: the classifier did not tell the sets apart ({numbers}); more images or "
+            f"epochs (n_eval, c2st_epochs) give it the chance")
+
+
+def utility_verdicts(table: dict[str, dict[str, Any]], families: list[str], trtr: float, seg_dice_real: float,
+                     num_classes: int, n_test: int) -> list[str]:
+    """Return one line per family with a utility column: TSTR against TRTR (when TRTR itself beats chance), or Dice.
+
+    A TSTR percentage of TRTR means something only when the reference classifier trained on real images
+    is clearly above chance (1/K on ``n_test`` balanced test images); otherwise the line says so.
+    "Helps" and "does not help" are said only when real + synthetic differs from TRTR by more than two
+    standard errors of the two accuracies.
+    """
+    lines = []
+    chance = 1 / num_classes
+    trtr_meaningful = above_chance(trtr, chance, n_test)
+    se_trtr = proportion_se(min(max(trtr, 0.0), 1.0), n_test)
+    for name in families:
+        row = table[name]
+        if row.get("tstr") is not None:
+            if not trtr_meaningful:
+                lines.append(f"{name:12s} TSTR {row['tstr']:.3f}; TRTR {trtr:.3f} is itself not clearly above chance "
+                             f"({chance:.3f} on {n_test} images), so there is nothing to compare TSTR with at this budget")
+                continue
+            rps = row["real_plus_synthetic"]
+            se_rps = proportion_se(min(max(rps, 0.0), 1.0), n_test)
+            effect = (NO_CLEAR_DIFFERENCE if not differs(rps, trtr, se_rps, se_trtr) else
+                      "helps" if rps > trtr else "hurts")
+            lines.append(f"{name:12s} TSTR {row['tstr']:.3f} ({row['tstr'] / trtr:.0%} of TRTR {trtr:.3f}); "
+                         f"real + synthetic {rps:.3f}: {effect}")
+        if row.get("seg_dice") is not None:
+            lines.append(f"{name:12s} U-Net Dice from generated pairs {row['seg_dice']:.3f} "
+                         f"({row['seg_dice'] / max(seg_dice_real, 1e-9):.0%} of real pairs, {seg_dice_real:.3f})")
+    return lines
 
 
 def _finite(value: Any) -> bool:

@@ -1,0 +1,81 @@
+r"""Verdicts that decide with their uncertainty: a winner is named only when the gap exceeds its noise.
+
+Every comparison a notebook prints ("A is closer to the real data than B", "the samples are recognised
+above chance", "the attack's AUC fell") rests on a finite sample: a few dozen images, one training run.
+The rule used throughout the kit is the usual two-standard-error one: two numbers differ clearly when
+
+.. math::
+
+    |a - b| > z \sqrt{s_a^2 + s_b^2}, \qquad z = 2,
+
+with :math:`s_a, s_b` their standard errors (about a 95% two-sided level for independent, roughly normal
+estimates). Otherwise the verdict says "no clear difference at this budget" instead of naming a winner.
+A proportion :math:`\hat p` measured on :math:`n` items has the standard error
+:math:`\sqrt{\hat p (1 - \hat p) / n}`; an interval :math:`[l, h]` from a bootstrap at about 95% gives
+:math:`s \approx (h - l) / (2 \cdot 1.96)`.
+"""
+from __future__ import annotations
+
+import math
+
+NO_CLEAR_DIFFERENCE = "no clear difference at this budget"
+Z = 2.0  # two standard errors
+
+
+def proportion_se(p: float, n: int) -> float:
+    """Return the standard error sqrt(p (1 - p) / n) of a proportion p measured on n items."""
+    if n < 1:
+        raise ValueError(f"a proportion needs at least one item, got n = {n}")
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"a proportion lies in [0, 1], got {p}")
+    return math.sqrt(p * (1 - p) / n)
+
+
+def interval_se(low: float, high: float, level: float = 0.95) -> float:
+    """Return the standard error an interval [low, high] at ``level`` implies (normal approximation)."""
+    if high < low:
+        raise ValueError(f"an interval needs low <= high, got [{low}, {high}]")
+    from scipy.stats import norm
+
+    return (high - low) / (2 * float(norm.ppf(0.5 + level / 2)))
+
+
+def differs(a: float, b: float, se_a: float, se_b: float = 0.0, z: float = Z) -> bool:
+    """Return True when |a - b| exceeds z times the standard error of the difference (and that error is finite)."""
+    spread = math.sqrt(se_a ** 2 + se_b ** 2)
+    if not all(math.isfinite(v) for v in (a, b, spread)):
+        return False
+    return abs(a - b) > z * spread
+
+
+def above(value: float, reference: float, se_value: float, se_reference: float = 0.0, z: float = Z) -> bool:
+    """Return True when ``value`` lies clearly above ``reference`` (by more than z standard errors of the gap)."""
+    return value > reference and differs(value, reference, se_value, se_reference, z)
+
+
+def above_chance(accuracy: float, chance: float, n: int, z: float = Z) -> bool:
+    """Return True when an accuracy on n items is clearly above ``chance`` (its error taken at chance: the null)."""
+    return above(accuracy, chance, proportion_se(chance, n), 0.0, z)
+
+
+def pick_winner(values: dict[str, float], errors: dict[str, float], lower_is_better: bool = True,
+                z: float = Z) -> str | None:
+    """Return the best name when it is clearly ahead of every other one, else None (a tie at this budget)."""
+    finite = {name: v for name, v in values.items() if v is not None and math.isfinite(v)}
+    if len(finite) < 2:
+        return next(iter(finite), None)
+    best = (min if lower_is_better else max)(finite, key=finite.get)
+    rivals = [name for name in finite if name != best]
+    if all(differs(finite[best], finite[r], errors.get(best, math.inf), errors.get(r, math.inf), z) for r in rivals):
+        return best
+    return None
+
+
+def comparison_sentence(name_a: str, a: float, se_a: float, name_b: str, b: float, se_b: float,
+                        what: str, lower_is_better: bool = True, fmt: str = ".3f", z: float = Z) -> str:
+    """Return '<winner> is clearly better on <what> (a ± 2 se vs b ± 2 se)' or 'no clear difference at this budget ...'."""
+    numbers = f"{name_a} {a:{fmt}} ± {z * se_a:{fmt}}, {name_b} {b:{fmt}} ± {z * se_b:{fmt}}"
+    if not differs(a, b, se_a, se_b, z):
+        return f"{NO_CLEAR_DIFFERENCE} in {what} ({numbers})"
+    a_wins = (a < b) == lower_is_better
+    return f"{name_a if a_wins else name_b} is clearly {'lower' if lower_is_better else 'higher'} in {what} ({numbers})"

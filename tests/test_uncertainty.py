@@ -1,0 +1,101 @@
+"""Verdicts decide with their uncertainty: planted clear and near-chance cases get the verdict their numbers allow."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from medgan_nb.experiments import evaluation as ev
+from medgan_nb.metrics.uncertainty import (NO_CLEAR_DIFFERENCE, above_chance, comparison_sentence, differs,
+                                           interval_se, pick_winner, proportion_se)
+
+
+def test_standard_errors_of_a_proportion_and_of_an_interval():
+    assert proportion_se(0.5, 100) == pytest.approx(0.05)
+    assert proportion_se(0.0, 10) == 0.0
+    assert interval_se(1.0, 1.0 + 2 * 1.959964) == pytest.approx(1.0, rel=1e-4)
+    with pytest.raises(ValueError, match="at least one item"):
+        proportion_se(0.5, 0)
+    with pytest.raises(ValueError, match="low <= high"):
+        interval_se(2.0, 1.0)
+
+
+def test_differs_needs_more_than_two_standard_errors():
+    assert differs(1.0, 1.5, 0.1, 0.1)  # gap 0.5 > 2 * 0.141
+    assert not differs(1.0, 1.2, 0.1, 0.1)  # gap 0.2 < 0.283
+    assert not differs(1.0, 5.0, math.inf)  # no error known: never decisive
+    assert not differs(float("nan"), 1.0, 0.1)
+
+
+def test_above_chance_uses_the_error_at_chance():
+    # 7 classes, 70 images: chance 0.143, two standard errors 0.084
+    assert not above_chance(0.20, 1 / 7, 70)
+    assert above_chance(0.30, 1 / 7, 70)
+    assert not above_chance(0.10, 1 / 7, 70)  # below chance is never "above"
+
+
+def test_pick_winner_names_a_family_only_when_it_beats_every_other():
+    assert pick_winner({"a": 1.0, "b": 2.0, "c": 3.0}, {"a": 0.1, "b": 0.1, "c": 0.1}) == "a"
+    assert pick_winner({"a": 1.0, "b": 1.1, "c": 3.0}, {"a": 0.1, "b": 0.1, "c": 0.1}) is None  # a and b tie
+    assert pick_winner({"a": 0.6, "b": 0.9}, {"a": 0.05, "b": 0.05}, lower_is_better=False) == "b"
+
+
+def test_comparison_sentence_says_no_clear_difference_for_a_near_tie():
+    tie = comparison_sentence("plain", 0.005, 0.02, "DiffAugment", -0.015, 0.02, "train/held-out gap")
+    assert tie.startswith(NO_CLEAR_DIFFERENCE) and "plain" in tie
+    clear = comparison_sentence("plain", 0.30, 0.02, "DiffAugment", 0.05, 0.02, "train/held-out gap")
+    assert clear.startswith("DiffAugment is clearly lower")
+    higher = comparison_sentence("a", 0.9, 0.01, "b", 0.5, 0.01, "accuracy", lower_is_better=False)
+    assert higher.startswith("a is clearly higher")
+
+
+def row(fd, low, high, c2st=0.5, p=0.5, n=64, precision=0.5, coverage=0.5, kid=0.01, kid_std=0.01):
+    return {"fd": fd, "fd_low": low, "fd_high": high, "c2st": c2st, "c2st_p": p, "c2st_n": n, "n_images": n,
+            "precision": precision, "recall": 0.5, "coverage": coverage, "kid": kid, "kid_std": kid_std}
+
+
+def test_one_family_best_everywhere_is_not_called_a_change_between_metrics():
+    table = {"a": row(1.0, 0.9, 1.1, c2st=0.52, precision=0.9, coverage=0.9, kid=0.01, kid_std=0.001),
+             "b": row(5.0, 4.5, 5.5, c2st=0.95, p=1e-9, precision=0.1, coverage=0.1, kid=0.2, kid_std=0.001)}
+    best = ev.best_per_metric(table, ["a", "b"])
+    assert best == {"fd": "a", "kid": "a", "precision": "a", "coverage": "a", "c2st": "a"}
+    verdict = ev.best_family_verdict(best)
+    assert "the same family, a, is clearly best on every metric" == verdict
+    assert "changes" not in verdict
+
+
+def test_overlapping_intervals_are_a_tie_and_the_verdict_says_so():
+    table = {"a": row(1.0, 0.5, 1.6), "b": row(1.1, 0.6, 1.7)}
+    best = ev.best_per_metric(table, ["a", "b"])
+    assert set(best.values()) == {None}
+    assert NO_CLEAR_DIFFERENCE in ev.best_family_verdict(best)
+
+
+def test_different_winners_are_reported_as_a_change():
+    table = {"a": row(1.0, 0.9, 1.1, precision=0.1, coverage=0.1),
+             "b": row(5.0, 4.5, 5.5, precision=0.9, coverage=0.9)}
+    verdict = ev.best_family_verdict(ev.best_per_metric(table, ["a", "b"]))
+    assert verdict.startswith("the best family changes from metric to metric") and "fd a" in verdict and "precision b" in verdict
+
+
+def test_checkerboard_verdict_uses_the_p_value_and_the_floor():
+    floor = row(1.0, 0.8, 1.2, c2st=0.56, p=0.2)
+    # the case that was misread: 0.72 vs floor 0.56 with p = 0.01 on 64 images is a finding
+    seen = ev.checkerboard_verdict(row(1.2, 1.0, 1.4, c2st=0.72, p=0.01), floor)
+    assert seen.startswith("C2ST separates what the distance places near its floor"), seen
+    both = ev.checkerboard_verdict(row(3.0, 2.8, 3.2, c2st=0.9, p=1e-8), floor)
+    assert both.startswith("here both metrics see the checkerboard")
+    near_chance = ev.checkerboard_verdict(row(1.1, 0.9, 1.3, c2st=0.60, p=0.07), floor)
+    assert near_chance.startswith(NO_CLEAR_DIFFERENCE), near_chance
+
+
+def test_tstr_is_not_read_as_a_share_of_a_trtr_at_chance():
+    table = {"cgan": {"tstr": 0.2, "real_plus_synthetic": 0.2, "seg_dice": None}}
+    at_chance = ev.utility_verdicts(table, ["cgan"], trtr=0.143, seg_dice_real=0.5, num_classes=7, n_test=64)
+    assert "not clearly above chance" in at_chance[0] and "% of TRTR" not in at_chance[0]
+    table = {"cgan": {"tstr": 0.5, "real_plus_synthetic": 0.62, "seg_dice": None}}
+    tie = ev.utility_verdicts(table, ["cgan"], trtr=0.6, seg_dice_real=0.5, num_classes=7, n_test=64)
+    assert "83% of TRTR" in tie[0] and NO_CLEAR_DIFFERENCE in tie[0]
+    table = {"cgan": {"tstr": 0.5, "real_plus_synthetic": 0.9, "seg_dice": None}}
+    helps = ev.utility_verdicts(table, ["cgan"], trtr=0.6, seg_dice_real=0.5, num_classes=7, n_test=200)
+    assert helps[0].endswith("helps")
