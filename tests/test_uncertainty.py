@@ -99,3 +99,15 @@ def test_tstr_is_not_read_as_a_share_of_a_trtr_at_chance():
     table = {"cgan": {"tstr": 0.5, "real_plus_synthetic": 0.9, "seg_dice": None}}
     helps = ev.utility_verdicts(table, ["cgan"], trtr=0.6, seg_dice_real=0.5, num_classes=7, n_test=200)
     assert helps[0].endswith("helps")
+
+
+def test_best_recognised_is_a_tie_at_chance_and_named_when_clear():
+    from medgan_nb.experiments import conditional as cond
+
+    tie, line = cond.best_recognised({"cgan": 0.143, "projection": 0.143, "biggan": 0.10}, 7, 8)
+    assert tie is None and NO_CLEAR_DIFFERENCE in line
+    clear, line = cond.best_recognised({"cgan": 0.80, "projection": 0.30, "biggan": 0.20}, 7, 30)
+    assert clear == "cgan" and line.startswith("best recognised: cgan")
+    # ahead of the others but not above chance: still no winner
+    low, _ = cond.best_recognised({"cgan": 0.16, "projection": 0.0, "biggan": 0.0}, 7, 8)
+    assert low is None

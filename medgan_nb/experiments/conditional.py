@@ -43,6 +43,7 @@ from torch import nn
 
 from .. import viz
 from ..metrics.fid import features_of, frechet_distance, sample_generator
+from ..metrics.uncertainty import NO_CLEAR_DIFFERENCE, above_chance, pick_winner, proportion_se
 from ..models import build_family, get_family
 from ..models.conditional import truncated_noise
 from ..models.sampling import sample_images
@@ -271,3 +272,21 @@ def label_verdict(name: str, sample_accuracy: float, real_accuracy: float, num_c
                "labels NOT recognised above chance: the samples do not yet show their classes to this judge")
     return above, (f"{name}: mean per-class accuracy on samples {sample_accuracy:.2f} (real held-out images "
                    f"{real_accuracy:.2f}, chance {chance:.2f}, above chance needs > {threshold:.2f}): {verdict}")
+
+
+def best_recognised(sample_accuracy: dict[str, float], num_classes: int, n_per_class: int) -> tuple[str | None, str]:
+    """Return (the model whose samples the judge recognises best, or None for a tie, and the sentence saying so).
+
+    A model is named only when its mean per-class accuracy is above chance (:func:`label_verdict`'s rule)
+    and ahead of every other model by more than two standard errors of the two accuracies, each a share
+    of ``num_classes * n_per_class`` samples.
+    """
+    n = num_classes * n_per_class
+    errors = {name: proportion_se(min(max(acc, 0.0), 1.0), n) for name, acc in sample_accuracy.items()}
+    winner = pick_winner(sample_accuracy, errors, lower_is_better=False)
+    listing = ", ".join(f"{name} {acc:.2f}" for name, acc in sample_accuracy.items())
+    if winner is not None and above_chance(sample_accuracy[winner], 1 / num_classes, n):
+        return winner, f"best recognised: {winner} ({listing}; ± {2 * errors[winner]:.2f})"
+    return None, (f"best recognised: {NO_CLEAR_DIFFERENCE} ({listing}; chance {1 / num_classes:.2f}, "
+                  f"{n_per_class} samples per class)")
+

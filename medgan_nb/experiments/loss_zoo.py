@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -45,8 +46,11 @@ from torch import nn
 
 from .. import viz
 from ..augment import parse_policy
-from ..metrics.fid import frechet_distance, sample_generator
+from ..metrics.bootstrap import bootstrap_interval
+from ..metrics.distances import frechet_distance_from_features
+from ..metrics.fid import features_of, frechet_distance, sample_generator
 from ..metrics.spectrum import radial_power_spectrum
+from ..metrics.uncertainty import comparison_sentence, differs
 from ..models import build_family, family_settings, get_family
 from ..models.dcgan import weights_init
 from ..train import TrainResult, family_config, train_gan
@@ -229,6 +233,30 @@ def final_wasserstein_estimates(entries: dict[str, ZooEntry], fraction: float = 
     return finals
 
 
+def wasserstein_trends(entries: dict[str, ZooEntry], fraction: float = 0.2) -> dict[str, str]:
+    """Return name -> 'falls', 'rises' or 'no clear trend': the critic's estimate in its first vs last ``fraction``.
+
+    The two windows' means are compared with the two-standard-error rule (each window's error from the
+    spread of its records), so noise alone does not make a curve "fall".
+    """
+    trends = {}
+    for name, entry in entries.items():
+        if not entry.is_wasserstein:
+            continue
+        _, estimate = wasserstein_estimate(entry)
+        width = max(2, int(len(estimate) * fraction))
+        first, last = np.asarray(estimate[:width], float), np.asarray(estimate[-width:], float)
+        if len(estimate) < 2 * width:
+            trends[name] = "no clear trend (too few records)"
+            continue
+        se_first, se_last = first.std(ddof=1) / math.sqrt(width), last.std(ddof=1) / math.sqrt(width)
+        if not differs(last.mean(), first.mean(), se_last, se_first):
+            trends[name] = f"no clear trend ({first.mean():.3g} -> {last.mean():.3g})"
+        else:
+            trends[name] = f"{'falls' if last.mean() < first.mean() else 'rises'} ({first.mean():.3g} -> {last.mean():.3g})"
+    return trends
+
+
 def plot_cost_and_quality(table: pd.DataFrame, fd_untrained: float, fd_floor: float):
     """Draw three bar panels per loss: distance to real data (with reference lines), images/s, wall time; return the Figure."""
     fig, (ax_fd, ax_speed, ax_time) = plt.subplots(1, 3, figsize=(14, 3.8))
@@ -257,17 +285,26 @@ def plot_cost_and_quality(table: pd.DataFrame, fd_untrained: float, fd_floor: fl
 # 2. Small data: does D memorise its training images?
 # ----------------------------------------------------------------------------
 
-def discriminator_output(discriminator: nn.Module, images: Tensor, probability: bool, batch_size: int = 64) -> float:
-    """Return D's mean output on ``images``: the mean of sigma(D(x)) if ``probability`` (BCE), else of the raw D(x)."""
+def discriminator_outputs(discriminator: nn.Module, images: Tensor, probability: bool, batch_size: int = 64) -> Tensor:
+    """Return D's output per image: sigma(D(x)) if ``probability`` (BCE), else the raw D(x); shape (N,)."""
     # A copy, in training mode: batch norm then normalises with the batch's own statistics, exactly as D does while
     # it trains (its running averages mix real-only and fake-only batches and are never used in training), and the
     # copy's bookkeeping (running averages, spectral norm's power iteration) cannot disturb the real D.
     critic = copy.deepcopy(discriminator).train()
     device = next(critic.parameters()).device
     with torch.no_grad():
-        logits = torch.cat([critic(images[start:start + batch_size].to(device)).float().cpu()
+        logits = torch.cat([critic(images[start:start + batch_size].to(device)).float().cpu().reshape(-1)
                             for start in range(0, len(images), batch_size)])
-    return float((torch.sigmoid(logits) if probability else logits).mean())
+    return torch.sigmoid(logits) if probability else logits
+
+
+def discriminator_output(discriminator: nn.Module, images: Tensor, probability: bool, batch_size: int = 64) -> float:
+    """Return D's mean output on ``images``: the mean of sigma(D(x)) if ``probability`` (BCE), else of the raw D(x)."""
+    return float(discriminator_outputs(discriminator, images, probability, batch_size).mean())
+
+
+def _standard_error(values: Tensor) -> float:
+    return float(values.std() / math.sqrt(len(values))) if len(values) > 1 else float("inf")
 
 
 @dataclass
@@ -277,7 +314,8 @@ class DiscriminatorMonitor:
     train_images: Tensor
     heldout_images: Tensor
     every: int = 50
-    records: dict[str, list] = field(default_factory=lambda: {"step": [], "train": [], "heldout": []})
+    records: dict[str, list] = field(default_factory=lambda: {"step": [], "train": [], "heldout": [],
+                                                               "train_se": [], "heldout_se": []})
 
     def __post_init__(self) -> None:
         if self.every < 1:
@@ -289,8 +327,10 @@ class DiscriminatorMonitor:
         probability = state.history.d_output == "probability"  # sigma(D(x)) for BCE, raw critic values otherwise
         batch = state.config.batch_size  # the batch size D trains with, so its batch norm sees the same statistics
         self.records["step"].append(step)
-        self.records["train"].append(discriminator_output(state.discriminator, self.train_images, probability, batch))
-        self.records["heldout"].append(discriminator_output(state.discriminator, self.heldout_images, probability, batch))
+        for key, images in (("train", self.train_images), ("heldout", self.heldout_images)):
+            outputs = discriminator_outputs(state.discriminator, images, probability, batch)
+            self.records[key].append(float(outputs.mean()))
+            self.records[f"{key}_se"].append(_standard_error(outputs))  # standard error of that mean
 
     @property
     def final_gap(self) -> float:
@@ -298,6 +338,13 @@ class DiscriminatorMonitor:
         if not self.records["step"]:
             raise ValueError("nothing recorded yet; pass the monitor to train_gan(callbacks=[monitor])")
         return self.records["train"][-1] - self.records["heldout"][-1]
+
+    @property
+    def final_gap_se(self) -> float:
+        """Return the standard error of :attr:`final_gap` (the two means' errors combined; the image sets differ)."""
+        if not self.records["step"]:
+            raise ValueError("nothing recorded yet; pass the monitor to train_gan(callbacks=[monitor])")
+        return math.hypot(self.records["train_se"][-1], self.records["heldout_se"][-1])
 
 
 @dataclass
@@ -309,6 +356,7 @@ class SmallDataRun:
     monitor: DiscriminatorMonitor
     fake: Tensor
     fd: float
+    fd_se: float = float("inf")  # the bootstrap's standard deviation of ``fd``
 
 
 def run_small_data_experiment(images: Tensor, heldout: Tensor, *, n_images: int, n_monitor: int, every: int,
@@ -327,7 +375,7 @@ def run_small_data_experiment(images: Tensor, heldout: Tensor, *, n_images: int,
         monitor = DiscriminatorMonitor(small[:n_monitor], heldout[:n_monitor], every=every)
         result = train_family(family, small, seed=seed, augment=augment, callbacks=[monitor], **train_options)
         fake, fd = evaluate_generator(result.generator, heldout, seed=seed + 1)
-        runs[label] = SmallDataRun(label, result, monitor, fake, fd)
+        runs[label] = SmallDataRun(label, result, monitor, fake, fd, fd_bootstrap_se(heldout, fake, seed=seed))
         print(f"{label:12s} {n_images} images: Fréchet distance {fd:.3f}, final D(train) - D(held-out) "
               f"{monitor.final_gap:+.3f}", flush=True)
     return runs
@@ -351,14 +399,30 @@ def plot_discriminator_overfitting(runs: dict[str, SmallDataRun]):
     return fig
 
 
+def fd_bootstrap_se(heldout: Tensor, fake: Tensor, n_boot: int = 50, seed: int = 0) -> float:
+    """Return the bootstrap standard deviation of the Fréchet distance between ``heldout`` and ``fake`` (features once)."""
+    real_features, fake_features = features_of(heldout), features_of(fake)
+    with warnings.catch_warnings():  # resamples repeat images: rank-deficient covariances are expected here
+        warnings.simplefilter("ignore")
+        interval = bootstrap_interval(frechet_distance_from_features, real_features, fake_features, n_boot=n_boot,
+                                      seed=seed)
+    return float(np.std(interval.bootstrap))
+
+
 def small_data_verdict(runs: dict[str, SmallDataRun]) -> str:
-    """Return the printed verdict: which run's D overfits more (larger final gap), which run is closer to real data."""
-    overfits = max(runs, key=lambda label: runs[label].monitor.final_gap)
-    closer = min(runs, key=lambda label: runs[label].fd)
-    gaps = ", ".join(f"{label} {run.monitor.final_gap:+.3f}" for label, run in runs.items())
-    distances = ", ".join(f"{label} {run.fd:.3f}" for label, run in runs.items())
-    return (f"D overfits more (larger final D(train) - D(held-out)): {overfits}   [{gaps}]\n"
-            f"closer to real data (lower Fréchet distance): {closer}   [{distances}]")
+    """Return the printed verdict: whose D overfits more (final gap), whose samples are closer to real data (FD).
+
+    Each comparison names a run only when the difference exceeds two standard errors (the gap's from the
+    spread of D's outputs over the monitored images, the distance's from a bootstrap); otherwise it says
+    there is no clear difference at this budget.
+    """
+    (a, run_a), (b, run_b) = list(runs.items())[:2]
+    gap = comparison_sentence(a, run_a.monitor.final_gap, run_a.monitor.final_gap_se,
+                              b, run_b.monitor.final_gap, run_b.monitor.final_gap_se,
+                              "D's final gap D(train) - D(held-out) (lower: D overfits less)", fmt="+.3f")
+    distance = comparison_sentence(a, run_a.fd, run_a.fd_se, b, run_b.fd, run_b.fd_se,
+                                   "Fréchet distance to held-out images (lower: closer to real data)")
+    return f"{gap}\n{distance}"
 
 
 # ----------------------------------------------------------------------------

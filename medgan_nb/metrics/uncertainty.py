@@ -74,7 +74,8 @@ def pick_winner(values: dict[str, float], errors: dict[str, float], lower_is_bet
 def comparison_sentence(name_a: str, a: float, se_a: float, name_b: str, b: float, se_b: float,
                         what: str, lower_is_better: bool = True, fmt: str = ".3f", z: float = Z) -> str:
     """Return '<winner> is clearly better on <what> (a ± 2 se vs b ± 2 se)' or 'no clear difference at this budget ...'."""
-    numbers = f"{name_a} {a:{fmt}} ± {z * se_a:{fmt}}, {name_b} {b:{fmt}} ± {z * se_b:{fmt}}"
+    error_fmt = fmt.replace("+", "")  # a sign belongs to the value, not to its error
+    numbers = f"{name_a} {a:{fmt}} ± {z * se_a:{error_fmt}}, {name_b} {b:{fmt}} ± {z * se_b:{error_fmt}}"
     if not differs(a, b, se_a, se_b, z):
         return f"{NO_CLEAR_DIFFERENCE} in {what} ({numbers})"
     a_wins = (a < b) == lower_is_better
