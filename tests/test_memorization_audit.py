@@ -101,3 +101,33 @@ def test_duplicate_bad_input_names_the_fix(phantoms):
         split_leaks(images, ["train", "test", "test"])
     with pytest.raises(ValueError, match="use images / 127.5 - 1"):
         perceptual_hash(images * 0 + 200.0)
+
+
+def test_memorization_verdict_does_not_call_noise_new_images():
+    from medgan_nb.metrics.memorization import memorization_verdict
+
+    noise = memorization_verdict({"memorization_ratio": 1.8, "copy_fraction": 0.0})
+    assert "off the data" in noise and "new real images (ratio" not in noise
+    fresh = memorization_verdict({"memorization_ratio": 1.0, "copy_fraction": 0.0})
+    assert fresh.startswith("no near-copies: the samples are about as far")
+    closer = memorization_verdict({"memorization_ratio": 0.6, "copy_fraction": 0.0})
+    assert "check for copying" in closer
+    copies = memorization_verdict({"memorization_ratio": 0.95, "copy_fraction": 0.1})
+    assert copies.startswith("10% of the samples are near-copies")
+    # five of eight samples with one nearest training image: said, as look-alikes rather than copies
+    alike = memorization_verdict({"memorization_ratio": 1.0, "copy_fraction": 0.0}, torch.tensor([3, 3, 3, 3, 3, 1, 2, 4]))
+    assert "5 of the 8 samples shown have the same nearest training image (#3)" in alike
+    varied = memorization_verdict({"memorization_ratio": 1.0, "copy_fraction": 0.0}, torch.arange(8))
+    assert "same nearest" not in varied
+
+
+def test_summary_and_audit_share_one_definition_of_a_copy():
+    from medgan_nb.metrics.memorization import memorization_audit, memorization_summary
+
+    generator = torch.Generator().manual_seed(0)
+    train = torch.rand(40, 3, 8, 8, generator=generator) * 2 - 1
+    heldout = torch.rand(40, 3, 8, 8, generator=generator) * 2 - 1
+    generated = torch.cat([train[:5], torch.rand(35, 3, 8, 8, generator=generator) * 2 - 1])
+    summary = memorization_summary(generated, train, heldout)
+    audit = memorization_audit(generated, train, heldout)
+    assert summary["copy_fraction"] == audit.near_copy_fraction == 5 / 40

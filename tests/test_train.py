@@ -383,3 +383,19 @@ def test_bf16_on_a_cpu_without_native_bf16_warns_with_the_fix(monkeypatch):
         warnings.simplefilter("error")  # a CPU with native bf16: no warning
         assert _resolve_amp("bf16", torch.device("cpu")) == (torch.bfloat16, False)
     assert _resolve_amp("auto", torch.device("cpu")) == (None, False)  # auto never picks bf16 on a CPU
+
+
+def test_balance_verdict_reads_the_last_records():
+    from medgan_nb.train.history import History
+
+    def history(real, fake, n=20):
+        h = History()
+        for step in range(n):
+            h.append(step=step, loss_d=1.0, loss_g=1.0, d_real=real, d_fake=fake, grad_norm_d=1.0, grad_norm_g=1.0,
+                     seconds=0.1, images_per_second=10.0)
+        return h
+
+    assert history(0.975, 0.067).balance_verdict().startswith("D has nearly won")
+    assert history(0.8, 0.4).balance_verdict().startswith("D is ahead")
+    assert history(0.55, 0.45).balance_verdict().startswith("D and G are close to balance")
+    assert "raw scores" in History(d_output="raw").balance_verdict()

@@ -104,19 +104,48 @@ def memorization_summary(
     space: Space = "pixel",
     extractor: nn.Module | None = None,
 ) -> dict[str, float]:
-    r"""Return median nearest-train distances of generated and held-out images, their ratio :math:`\rho`, and the copy fraction."""
-    _, generated_distances = nearest_neighbours(generated, train, space, 1, extractor)
-    _, heldout_distances = nearest_neighbours(heldout, train, space, 1, extractor)
-    generated_median = float(generated_distances.median())
-    heldout_median = float(heldout_distances.median())
-    # "Suspiciously close": nearer to a training image than 95 % of genuinely new images are.
-    threshold = float(torch.quantile(heldout_distances.flatten(), 0.05))
+    r"""Return median nearest-train distances of generated and held-out images, their ratio :math:`\rho`, and the copy fraction.
+
+    ``copy_fraction`` is the audit's near-copy fraction: the share of generated images at or below
+    :math:`\tau` (:func:`near_copy_threshold`), the one definition of a copy in the kit.
+    """
+    audit = memorization_audit(generated, train, heldout, space, extractor)
     return {
-        "generated_median_distance": generated_median,
-        "heldout_median_distance": heldout_median,
-        "memorization_ratio": generated_median / max(heldout_median, 1e-12),
-        "copy_fraction": float((generated_distances.flatten() < threshold).float().mean()),
+        "generated_median_distance": float(audit.generated_distances.median()),
+        "heldout_median_distance": float(audit.heldout_distances.median()),
+        "memorization_ratio": audit.memorization_ratio,
+        "copy_fraction": audit.near_copy_fraction,
     }
+
+
+def memorization_verdict(summary: dict[str, float], nearest_train: torch.Tensor | None = None,
+                         near: float = 0.9, far: float = 1.1) -> str:
+    r"""Return what the numbers allow one to say: copies, samples closer to the training set, off the data, or new.
+
+    A ratio :math:`\rho` near 1 says the samples are as far from the training set as new real images
+    are; well above 1 (``far``) they are *off* the data (noise is far from every training image, so a
+    high ratio is no proof of new realistic images); below ``near`` they sit closer to the training
+    images than new real images do. When ``nearest_train`` (the nearest training index of each sample
+    shown) repeats one image for half of the samples or more, the line says so: the samples look alike.
+    """
+    ratio, copies = summary["memorization_ratio"], summary["copy_fraction"]
+    if copies > 0:
+        verdict = f"{copies:.0%} of the samples are near-copies of a training image (at or below the threshold)"
+    elif ratio < near:
+        verdict = (f"the samples sit closer to the training images than held-out real images do (ratio {ratio:.2f}): "
+                   "check for copying")
+    elif ratio > far:
+        verdict = (f"no near-copies, and the samples are farther from the training images than new real images are "
+                   f"(ratio {ratio:.2f}): they are still off the data, not yet realistic new images")
+    else:
+        verdict = f"no near-copies: the samples are about as far from the training set as new real images (ratio {ratio:.2f})"
+    if nearest_train is not None and len(nearest_train):
+        values, counts = torch.unique(nearest_train.flatten(), return_counts=True)
+        top = int(counts.max())
+        if top >= max(2, (len(nearest_train) + 1) // 2):
+            verdict += (f"; {top} of the {len(nearest_train)} samples shown have the same nearest training image "
+                        f"(#{int(values[counts.argmax()])}): they look alike, a sign of mode collapse rather than copying")
+    return verdict
 
 
 COPY_FACTOR = 0.5  # f: near-copy = closer than half the 5%-quantile of held-out nearest-train distances
@@ -168,6 +197,11 @@ def memorization_audit(
     return audit_from_distances(generated_distances[:, 0], nearest[:, 0], heldout_distances[:, 0], space, copy_factor)
 
 
+def near_copy_threshold(heldout_distances: torch.Tensor, copy_factor: float = COPY_FACTOR) -> float:
+    r"""Return :math:`\tau = f\,q_{0.05}` of the held-out nearest-train distances: a sample at or below it is a near-copy."""
+    return copy_factor * float(torch.quantile(heldout_distances.flatten().float(), 0.05))
+
+
 def audit_from_distances(generated_distances: torch.Tensor, nearest_train: torch.Tensor,
                          heldout_distances: torch.Tensor, space: str = "pixel",
                          copy_factor: float = COPY_FACTOR) -> MemorizationAudit:
@@ -175,7 +209,7 @@ def audit_from_distances(generated_distances: torch.Tensor, nearest_train: torch
     if not 0 < copy_factor <= 1:
         raise ValueError(f"copy_factor must be in (0, 1] (the share of the held-out 5% quantile), got {copy_factor!r}; "
                          "0.5 is the default")
-    threshold = copy_factor * float(torch.quantile(heldout_distances, 0.05))  # tau = f q_0.05
+    threshold = near_copy_threshold(heldout_distances, copy_factor)
     if threshold == 0:
         warnings.warn("the closest 5% of held-out images are exact copies of training images, so the near-copy "
                       "threshold is 0: the data leaks into itself; check the splits with "

@@ -73,6 +73,27 @@ class History:
         """Return the most recent record as a dict (empty if nothing was recorded)."""
         return {name: values[-1] for name, values in self._columns.items()} if len(self) else {}
 
+    def balance_verdict(self, fraction: float = 0.1, won: float = 0.9) -> str:
+        """Return whether D has won, is ahead, or is balanced with G, from the last ``fraction`` of the records.
+
+        Reads the mean sigma(D(x)) on real and sigma(D(G(z))) on fake images (only for a probability
+        output): D has *won* when real images score above ``won`` and fakes below ``1 - won``, the point
+        where the non-saturating G's gradients become small and its samples stop improving.
+        """
+        if self.d_output != "probability":
+            return "the critic's outputs are raw scores: read the gap D(x) - D(G(z)), not probabilities"
+        if not len(self):
+            return "nothing recorded yet"
+        width = max(1, int(len(self) * fraction))
+        real = sum(self["d_real"][-width:]) / width
+        fake = sum(self["d_fake"][-width:]) / width
+        numbers = f"sigma(D(x)) {real:.2f} on real, sigma(D(G(z))) {fake:.2f} on fake images over the last {width} records"
+        if real > won and fake < 1 - won:
+            return f"D has nearly won ({numbers}): G's gradients get small; a longer run needs a weaker D or a lower lr_d"
+        if real - fake > 0.2:
+            return f"D is ahead, the gap is open ({numbers})"
+        return f"D and G are close to balance ({numbers})"
+
     def as_dict(self) -> dict[str, list]:
         """Return a copy of the records as a dict of lists (plain Python numbers)."""
         return {name: list(values) for name, values in self._columns.items()}
