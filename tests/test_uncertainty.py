@@ -111,3 +111,20 @@ def test_best_recognised_is_a_tie_at_chance_and_named_when_clear():
     # ahead of the others but not above chance: still no winner
     low, _ = cond.best_recognised({"cgan": 0.16, "projection": 0.0, "biggan": 0.0}, 7, 8)
     assert low is None
+
+
+def test_skin_tone_verdict_needs_to_beat_the_untrained_generator():
+    import numpy as np
+
+    from medgan_nb.experiments import translation as tr
+
+    rng = np.random.default_rng(0)
+    before = np.full(30, 0.9)
+    noise = rng.normal(0, 0.05, 30)
+    # "keeps 56%" with an untrained generator at the same level is no effect
+    same = tr.skin_tone_verdict(before, 0.5 + noise, 0.5 + rng.normal(0, 0.05, 30))
+    assert same.startswith(NO_CLEAR_DIFFERENCE), same
+    kept = tr.skin_tone_verdict(before, 0.85 + noise, 0.5 + noise)
+    assert kept.startswith("the lesion is kept"), kept
+    suffers = tr.skin_tone_verdict(before, 0.6 + noise, 0.3 + noise)
+    assert suffers.startswith("training helps, but the outline suffers"), suffers

@@ -49,6 +49,7 @@ from ..data.phantom import PhantomConfig, render_phantoms
 from ..data.transforms import remove_hair, to_uint8_images
 from ..metrics.fid import sample_generator
 from ..metrics.morphology import dice_score, segment_lesions
+from ..metrics.uncertainty import NO_CLEAR_DIFFERENCE, differs
 from ..models.sampling import model_device
 from ..train import TrainConfig, family_config
 
@@ -182,6 +183,31 @@ def dice_verdict(name: str, generated: float, real: float) -> str:
     else:
         judgement = "largely ignores its masks"
     return f"{name}: mask Dice {generated:.3f} vs {real:.3f} on real pairs ({ratio:.0%}): {judgement}"
+
+
+def skin_tone_verdict(before: np.ndarray, after: np.ndarray, untrained: np.ndarray, kept_bar: float = 0.85) -> str:
+    """Return whether a light-to-dark translation keeps the lesion, decided against an untrained generator.
+
+    ``before``, ``after`` and ``untrained`` are per-image Dice scores (Otsu mask vs the true mask) of the
+    light inputs, the trained translation and the untrained generator's output on the same held-out lesions.
+    The kept share is after / before; training is said to have helped only when the paired per-image
+    difference after - untrained exceeds two standard errors (Otsu on an untrained generator's noise can
+    still find part of a dark blob, so "keeps 56%" means nothing without that baseline).
+    """
+    before, after, untrained = (np.asarray(v, float) for v in (before, after, untrained))
+    kept = after.mean() / max(before.mean(), 1e-9)
+    kept_untrained = untrained.mean() / max(before.mean(), 1e-9)
+    gain = after - untrained
+    se = gain.std(ddof=1) / np.sqrt(len(gain)) if len(gain) > 1 else float("inf")
+    numbers = (f"Dice {after.mean():.3f} after vs {before.mean():.3f} before ({kept:.0%} kept); untrained generator "
+               f"{untrained.mean():.3f} ({kept_untrained:.0%})")
+    if not differs(after.mean(), untrained.mean(), se):
+        return f"{NO_CLEAR_DIFFERENCE}: the trained translation keeps the lesion no better than the untrained one ({numbers})"
+    if after.mean() < untrained.mean():
+        return f"the trained translation keeps the lesion worse than the untrained one ({numbers})"
+    if kept >= kept_bar:
+        return f"the lesion is kept through the translation ({numbers})"
+    return f"training helps, but the outline suffers: below {kept_bar:.0%} of the untranslated Dice ({numbers})"
 
 
 def plot_dice(scores: dict[str, np.ndarray], title: str = "Does the generated lesion follow its mask?"):
