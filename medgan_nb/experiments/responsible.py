@@ -50,6 +50,7 @@ from ..data.tabular import CATEGORICAL_COLUMNS
 from ..losses import bce_discriminator_loss
 from ..metrics.fairness import GROUPS, check_groups_present, coverage_distance, estimate_groups, group_shares, per_group_accuracy
 from ..metrics.fid import frechet_distance, sample_generator
+from ..metrics.uncertainty import NO_CLEAR_DIFFERENCE, above, above_chance, auc_se, differs, proportion_se
 from ..metrics.privacy import (check_privacy_budget, closest_record_summary, discriminator_scores,
                                membership_auc, memorisation_record)
 from ..models.dcgan import build_dcgan
@@ -106,6 +107,8 @@ def fairness_audit(generator: nn.Module, n_samples: int, class_probabilities: to
         "generated_share": group_shares(estimate_groups(fake)),
         "coverage_distance": coverage_distance(fake, heldout, heldout_groups),
         "synthetic_accuracy": per_group_accuracy(fake, labels, heldout, heldout_labels, heldout_groups, seed=seed),
+        "n_heldout": {group: int((heldout_groups == group).sum()) for group in GROUPS},
+        "num_classes": int(class_probabilities.numel()),
         "samples": fake,
     }
 
@@ -136,14 +139,16 @@ def privacy_along_training(pool: torch.Tensor, heldout: torch.Tensor, train_size
             state.generator.train()
             row = memorisation_record(step, fake, train, heldout)
             row.update(n_train=n_train, attack_auc=membership_auc(discriminator_scores(state.discriminator, members),
-                                                                  discriminator_scores(state.discriminator, nonmembers)))
+                                                                  discriminator_scores(state.discriminator, nonmembers)),
+                       n_members=len(members), n_nonmembers=len(nonmembers))
             rows.append(row)
 
         # a fast learning rate (5x DCGAN's) lets D memorise within the few steps of a teaching run
         config = TrainConfig(steps=steps, batch_size=min(batch_size, n_train), seed=seed, device=device, amp="off",
                              lr_g=lr, lr_d=lr, progress=False, log_every=max(1, steps // 20))
         train_gan(generator, discriminator, train, config, callbacks=[audit])
-    return pd.DataFrame(rows)[["n_train", "step", "copy_fraction", "memorization_ratio", "attack_auc"]]
+    return pd.DataFrame(rows)[["n_train", "step", "copy_fraction", "memorization_ratio", "attack_auc", "n_members",
+                               "n_nonmembers"]]
 
 
 # --------------------------------------------------------------------------------------
@@ -231,6 +236,7 @@ def privacy_curve(images: torch.Tensor, heldout: torch.Tensor, epsilons: Sequenc
             "noise_multiplier": result["noise_multiplier"], "frechet_distance": frechet_distance(heldout, fake),
             "attack_auc": membership_auc(discriminator_scores(result["discriminator"], members),
                                          discriminator_scores(result["discriminator"], nonmembers)),
+            "n_members": len(members), "n_nonmembers": len(nonmembers),
         })
     return pd.DataFrame(rows)
 
@@ -346,13 +352,32 @@ def before_after_table(before: dict, after: dict, training_share: dict[str, floa
 
 
 def fairness_verdict(before: dict, after: dict) -> str:
-    """Return a one-line verdict: did the remedy raise the dark group's share and coverage, and at what cost to light?"""
+    """Return the verdict on the remedy: the dark group's share and coverage, and each group's accuracy with its error.
+
+    An accuracy is a share of the group's held-out images, so its standard error is that of a proportion;
+    a change of accuracy, and a group's accuracy against chance (1/K), are called only beyond two standard
+    errors, since the dark group may have only a handful of held-out images.
+    """
     share = after["generated_share"]["dark"] - before["generated_share"]["dark"]
     dark = after["coverage_distance"]["dark"] - before["coverage_distance"]["dark"]
     light = after["coverage_distance"]["light"] - before["coverage_distance"]["light"]
-    return (f"verdict: rebalancing changed the dark group's generated share by {share:+.3f} and its coverage distance "
-            f"by {dark:+.3f} ({'closer' if dark < 0 else 'not closer'}); the light group's coverage distance changed "
-            f"by {light:+.3f} ({'a cost' if light > 0 else 'no cost'})")
+    lines = [f"verdict: rebalancing changed the dark group's generated share by {share:+.3f} and its coverage distance "
+             f"by {dark:+.3f} ({'closer' if dark < 0 else 'not closer'}); the light group's coverage distance changed "
+             f"by {light:+.3f} ({'a cost' if light > 0 else 'no cost'})"]
+    chance = 1 / after.get("num_classes", 7)
+    for group in GROUPS:
+        n = after.get("n_heldout", {}).get(group, 0)
+        a, b = before["synthetic_accuracy"][group], after["synthetic_accuracy"][group]
+        if n < 1 or not (np.isfinite(a) and np.isfinite(b)):
+            lines.append(f"  {group} skin: no held-out image of this group, so no accuracy")
+            continue
+        se_a, se_b = proportion_se(min(max(a, 0.0), 1.0), n), proportion_se(min(max(b, 0.0), 1.0), n)
+        change = (f"{NO_CLEAR_DIFFERENCE} in accuracy" if not differs(a, b, se_a, se_b) else
+                  "accuracy clearly higher after" if b > a else "accuracy clearly lower after")
+        level = "above chance" if above_chance(b, chance, n) else f"not clearly above chance ({chance:.2f})"
+        lines.append(f"  {group} skin, {n} held-out images: synthetic-trained accuracy {a:.3f} ± {2 * se_a:.3f} before, "
+                     f"{b:.3f} ± {2 * se_b:.3f} after ({level}): {change}")
+    return "\n".join(lines)
 
 
 def audit_metrics(audit: dict, moment: str) -> dict[str, float]:
@@ -403,15 +428,30 @@ def plot_privacy_along_training(audit: pd.DataFrame):
     return fig
 
 
+def _auc_error(row) -> float:
+    return auc_se(row["attack_auc"], int(row["n_members"]), int(row["n_nonmembers"]))
+
+
 def privacy_verdict(audit: pd.DataFrame) -> str:
-    """Return a one-line verdict comparing the smallest and largest training sets at the last step."""
+    """Return the verdict at the last step: does each training set leak (AUC clearly above 0.5), does the smaller leak more?
+
+    The AUC's standard error is Hanley and McNeil's for the attack's members and non-members.
+    """
     last = audit.sort_values("step").groupby("n_train").last()
     small, large = last.index.min(), last.index.max()
-    return (f"verdict: at the last step the attack's AUC is {last.loc[small, 'attack_auc']:.3f} with {small} training "
-            f"images and {last.loc[large, 'attack_auc']:.3f} with {large}; near-copy shares "
-            f"{last.loc[small, 'copy_fraction']:.3f} and {last.loc[large, 'copy_fraction']:.3f}"
-            + (" (the smaller set leaks more)" if last.loc[small, "attack_auc"] > last.loc[large, "attack_auc"]
-               else " (no larger leak from the smaller set in this run)"))
+    auc_small, auc_large = last.loc[small, "attack_auc"], last.loc[large, "attack_auc"]
+    se_small, se_large = _auc_error(last.loc[small]), _auc_error(last.loc[large])
+
+    def leak(auc: float, se: float) -> str:
+        return "a leak" if above(auc, 0.5, se) else "no clear leak"
+
+    compare = ("the smaller set leaks more" if above(auc_small, auc_large, se_small, se_large) else
+               "the larger set leaks more" if above(auc_large, auc_small, se_large, se_small) else
+               f"{NO_CLEAR_DIFFERENCE} between the two sets")
+    return (f"verdict: at the last step the attack's AUC is {auc_small:.3f} ± {2 * se_small:.3f} with {small} training "
+            f"images ({leak(auc_small, se_small)}) and {auc_large:.3f} ± {2 * se_large:.3f} with {large} "
+            f"({leak(auc_large, se_large)}): {compare}; near-copy shares {last.loc[small, 'copy_fraction']:.3f} and "
+            f"{last.loc[large, 'copy_fraction']:.3f}")
 
 
 def plot_privacy_curve(curve: pd.DataFrame):
@@ -437,12 +477,21 @@ def plot_privacy_curve(curve: pd.DataFrame):
 
 
 def dp_verdict(curve: pd.DataFrame) -> str:
-    """Return a one-line verdict: attack AUC and distance of the most private run against the non-private one."""
+    """Return the verdict: does the most private run lower the attack's AUC below the non-private one's, beyond its error?"""
     plain = curve[~np.isfinite(curve["epsilon"])].iloc[0]
     strict = curve[np.isfinite(curve["epsilon"])].sort_values("epsilon").iloc[0]
-    return (f"verdict: at epsilon {strict['epsilon']:.2f} the attack's AUC is {strict['attack_auc']:.3f} "
-            f"(no DP: {plain['attack_auc']:.3f}) and the Fréchet distance {strict['frechet_distance']:.3f} "
-            f"(no DP: {plain['frechet_distance']:.3f})")
+    se_plain, se_strict = _auc_error(plain), _auc_error(strict)
+    leaks = above(plain["attack_auc"], 0.5, se_plain)
+    if not leaks:
+        effect = (f"the non-private discriminator does not clearly leak here (AUC {plain['attack_auc']:.3f} ± "
+                  f"{2 * se_plain:.3f}), so there is nothing for DP to remove at this budget")
+    elif above(plain["attack_auc"], strict["attack_auc"], se_plain, se_strict):
+        effect = "DP clearly lowers the attack's AUC"
+    else:
+        effect = f"{NO_CLEAR_DIFFERENCE}: DP does not lower the attack's AUC beyond its error"
+    return (f"verdict: at epsilon {strict['epsilon']:.2f} the attack's AUC is {strict['attack_auc']:.3f} ± "
+            f"{2 * se_strict:.3f} (no DP: {plain['attack_auc']:.3f} ± {2 * se_plain:.3f}) and the Fréchet distance "
+            f"{strict['frechet_distance']:.3f} (no DP: {plain['frechet_distance']:.3f}): {effect}")
 
 
 def tabular_verdict(report: dict) -> str:

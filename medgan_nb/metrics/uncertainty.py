@@ -80,3 +80,17 @@ def comparison_sentence(name_a: str, a: float, se_a: float, name_b: str, b: floa
         return f"{NO_CLEAR_DIFFERENCE} in {what} ({numbers})"
     a_wins = (a < b) == lower_is_better
     return f"{name_a if a_wins else name_b} is clearly {'lower' if lower_is_better else 'higher'} in {what} ({numbers})"
+
+
+def auc_se(auc: float, n_positive: int, n_negative: int) -> float:
+    r"""Return the standard error of a ROC AUC (Hanley & McNeil 1982) from its value and the two class sizes.
+
+    :math:`s^2 = \big(A(1-A) + (n_1 - 1)(Q_1 - A^2) + (n_2 - 1)(Q_2 - A^2)\big) / (n_1 n_2)`, with
+    :math:`Q_1 = A / (2 - A)` and :math:`Q_2 = 2A^2 / (1 + A)`; at :math:`A = 0.5` it is the error of chance.
+    """
+    if n_positive < 1 or n_negative < 1:
+        raise ValueError(f"an AUC needs both classes, got {n_positive} and {n_negative} items")
+    a = min(max(float(auc), 1e-6), 1 - 1e-6)
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    variance = (a * (1 - a) + (n_positive - 1) * (q1 - a * a) + (n_negative - 1) * (q2 - a * a)) / (n_positive * n_negative)
+    return math.sqrt(max(variance, 0.0))
