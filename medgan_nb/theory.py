@@ -51,6 +51,7 @@ from scipy.spatial.distance import jensenshannon
 from tqdm.auto import tqdm
 
 from .losses import get_loss, gradient_penalty, r1_penalty
+from .viz import finish
 from .models.toy import GaussianGenerator, ToyDiscriminator, ToyGenerator
 
 Tensor = torch.Tensor
@@ -628,7 +629,7 @@ def plot_ring_runs(results: dict[str, ToyGANResult], max_columns: int = 4):
         row[-1].set_title(f"{name}: step {result.snapshots[picks[-1]][0]}\n{cov.modes_covered}/{cfg.n_modes} modes, "
                           f"{100 * cov.high_quality:.0f}% high quality", fontsize=9)
     fig.suptitle("Generated samples (blue) and the modes of the data (red x)")
-    fig.tight_layout()
+    finish(fig)
     return fig
 
 

@@ -7,6 +7,7 @@ are converted by :func:`to_uint8_images`.
 """
 from __future__ import annotations
 
+import textwrap
 from typing import Sequence
 
 import matplotlib.pyplot as plt
@@ -15,6 +16,21 @@ import torch
 
 from .data.transforms import to_uint8_images
 from .models.sampling import sample_images
+
+
+
+def finish(fig):
+    """Lay ``fig`` out tightly and leave room above the axes for its suptitle; return the Figure.
+
+    ``tight_layout`` alone ignores a suptitle, which then overlaps the top row's titles; the room left is
+    the suptitle's own height (its lines at its font size) plus a small gap.
+    """
+    fig.tight_layout()
+    title = getattr(fig, "_suptitle", None)  # matplotlib's suptitle Text (no public getter of the Text itself)
+    if title is not None and title.get_text():
+        needed = (title.get_text().count("\n") + 1) * title.get_fontsize() * 1.35 / 72 + 0.12  # inches
+        fig.tight_layout(rect=(0, 0, 1, max(0.5, 1 - needed / fig.get_figheight())))
+    return fig
 
 
 def image_grid(images, nrow: int = 8, pad: int = 2, pad_value: int = 255) -> np.ndarray:
@@ -155,7 +171,7 @@ def plot_lesion_gallery(images, masks, labels, class_names: Sequence[str], per_c
             if j == 0:
                 ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
     fig.suptitle("One row per class" + (" (green: lesion mask outline)" if outline and masks is not None else ""))
-    fig.tight_layout()
+    finish(fig)
     return fig
 
 
@@ -181,7 +197,7 @@ def plot_attribute_histograms(attributes: dict, labels, class_names: Sequence[st
         ax.set_axis_off()
     axes.flat[0].legend(fontsize=7)
     fig.suptitle("Ground-truth attributes per class")
-    fig.tight_layout()
+    finish(fig)
     return fig
 
 
@@ -238,7 +254,7 @@ def plot_before_after(before, after, titles: tuple[str, str] = ("before", "after
                 axes[row, j].set_ylabel(label)
     if suptitle:
         fig.suptitle(suptitle)
-    fig.tight_layout()
+    finish(fig)
     return fig
 
 
@@ -303,7 +319,7 @@ def plot_samples_over_training(samples: Sequence, n_show: int = 8, title: str = 
         ax.set_yticks([])
         ax.set_ylabel(f"step {step}", rotation=0, ha="right", va="center")
     fig.suptitle(title)
-    fig.tight_layout()
+    finish(fig)
     return fig
 
 
@@ -363,7 +379,7 @@ def plot_nearest_neighbours(queries, references, indices, distances,
     axes[0, 0].set_ylabel("generated")
     axes[1, 0].set_ylabel("nearest\ntraining")
     fig.suptitle(f"{title}\n(d: {distance_label})", fontsize=10)
-    fig.tight_layout()
+    finish(fig)
     return fig
 
 
@@ -466,7 +482,7 @@ def plot_morphology_histograms(real: dict, generated: dict[str, dict], title: st
         ax.set_ylabel("density")
     axes[0].legend(fontsize=7)
     fig.suptitle(title)
-    fig.tight_layout()
+    finish(fig)
     return fig
 
 
@@ -477,7 +493,7 @@ def plot_distance_bars(table: dict[str, dict], key: str = "fd", floor: dict | No
     values = np.array([table[n][key] for n in names], float)
     low = np.array([table[n].get(f"{key}_low", table[n][key]) for n in names], float)
     high = np.array([table[n].get(f"{key}_high", table[n][key]) for n in names], float)
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * len(names) + 2), 3.8))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * len(names) + 2) + 2.5, 3.8))  # + the legend beside the axes
     errors = np.vstack([np.clip(values - low, 0, None), np.clip(high - values, 0, None)])
     ax.bar(names, values, yerr=errors, capsize=3, color="tab:blue", alpha=0.8, label="generated (95% bootstrap interval)")
     if floor is not None:
@@ -486,9 +502,9 @@ def plot_distance_bars(table: dict[str, dict], key: str = "fd", floor: dict | No
     ax.set_yscale("log")
     ax.set_ylabel(ylabel)
     ax.set_xlabel("family")
-    ax.set_title(title)
+    ax.set_title("\n".join(textwrap.wrap(title, 55)), fontsize=10)  # a long feature-space name must not be cut off
     ax.tick_params(axis="x", rotation=45)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)  # beside the bars, never on them
     fig.tight_layout()
     return fig
 
@@ -505,5 +521,5 @@ def plot_family_samples(samples: dict[str, object], captions: dict[str, str] | N
         ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
         ax.set_title(captions.get(name, ""), fontsize=8, loc="left")
     fig.suptitle(title)
-    fig.tight_layout()
+    finish(fig)
     return fig

@@ -221,7 +221,7 @@ def plot_rebalancing(counts: Sequence[int], synthetic: Sequence[int], class_name
                      title: str = "Rebalancing with generated images"):
     """Stacked bars: real images per class and the synthetic images added on top; return the Figure."""
     x = np.arange(len(class_names))
-    fig, ax = plt.subplots(figsize=(8, 3.5))
+    fig, ax = plt.subplots(figsize=(9.5, 3.5))
     ax.bar(x, counts, color="tab:gray", label="real training images")
     ax.bar(x, synthetic, bottom=counts, color="tab:orange", alpha=0.8, label="generated to fill up")
     for xi, (real, fake) in enumerate(zip(counts, synthetic)):
@@ -231,7 +231,7 @@ def plot_rebalancing(counts: Sequence[int], synthetic: Sequence[int], class_name
     ax.set_ylabel("images")
     ax.set_ylim(0, 1.25 * max(np.add(counts, synthetic).max(), 1))
     ax.set_title(title)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)  # beside the bars
     fig.tight_layout()
     return fig
 
@@ -239,7 +239,7 @@ def plot_rebalancing(counts: Sequence[int], synthetic: Sequence[int], class_name
 def plot_classifier_accuracy(per_class: dict[str, Sequence[float]], class_names: Sequence[str],
                              title: str = "Classifier trained on real images: per-class accuracy"):
     """Grouped bars: per-class accuracy of one classifier on several image sets (NaN = no images); return the Figure."""
-    fig, ax = plt.subplots(figsize=(9, 3.5))
+    fig, ax = plt.subplots(figsize=(10.5, 3.5))
     width = 0.8 / max(1, len(per_class))
     for i, (name, values) in enumerate(per_class.items()):
         x = np.arange(len(class_names)) + (i - (len(per_class) - 1) / 2) * width
@@ -249,7 +249,7 @@ def plot_classifier_accuracy(per_class: dict[str, Sequence[float]], class_names:
     ax.set_ylabel("accuracy on the class's images")
     ax.set_ylim(0, 1.05)
     ax.set_title(title)
-    ax.legend(fontsize=8, ncol=2)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)  # beside the bars
     fig.tight_layout()
     return fig
 

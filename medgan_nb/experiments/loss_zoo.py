@@ -165,7 +165,7 @@ def plot_sample_grids(groups: dict[str, Tensor], n_show: int = 16, nrow: int = 8
     for ax in axes.flat[len(names):]:
         ax.set_axis_off()
     fig.suptitle(title)
-    fig.tight_layout()
+    viz.finish(fig)
     return fig
 
 
@@ -194,7 +194,7 @@ def plot_zoo_losses(entries: dict[str, ZooEntry], smooth: int = 1):
     for ax in axes.flat[len(names):]:
         ax.set_axis_off()
     fig.suptitle("Loss curves (every loss has its own scale: compare shapes, not values across panels)")
-    fig.tight_layout()
+    viz.finish(fig)
     return fig
 
 
@@ -395,7 +395,7 @@ def plot_discriminator_overfitting(runs: dict[str, SmallDataRun]):
     probability = next(iter(runs.values())).result.history.d_output == "probability"
     axes.flat[0].set_ylabel("mean sigma(D(x)) (probability 'real')" if probability else "mean D(x) (critic units)")
     fig.suptitle("Does D memorise its training images? D's output on real training vs held-out images")
-    fig.tight_layout()
+    viz.finish(fig)
     return fig
 
 
@@ -471,7 +471,7 @@ def plot_upsampling_patterns(size: int = 8, seed: int = 0):
         ax.set_xlabel("output column (pixel)")
         ax.set_ylabel("output row (pixel)")
     fig.suptitle(f"One x2 up-sampling layer applied to a constant {size}x{size} input of ones")
-    fig.tight_layout()
+    viz.finish(fig)
     return fig
 
 

@@ -46,6 +46,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .. import viz
 from ..data.tabular import CATEGORICAL_COLUMNS
 from ..losses import bce_discriminator_loss
 from ..metrics.fairness import GROUPS, check_groups_present, coverage_distance, estimate_groups, group_shares, per_group_accuracy
@@ -407,7 +408,7 @@ def plot_before_after(table: pd.DataFrame):
         axis.set_title(figure.replace("_", " "))
     axes[0].legend(fontsize=8)
     fig.suptitle("Per-group audit of a conditional GAN before and after rebalancing the training set")
-    fig.tight_layout()
+    viz.finish(fig)
     return fig
 
 
@@ -455,22 +456,30 @@ def privacy_verdict(audit: pd.DataFrame) -> str:
 
 
 def plot_privacy_curve(curve: pd.DataFrame):
-    """Return a figure: Fréchet distance and attack AUC against the spent epsilon (no DP drawn at the right edge)."""
+    """Return a figure: Fréchet distance and attack AUC against the spent epsilon, the no-DP run as a dashed line.
+
+    With a single private run (one epsilon, as under the smoke profile) the DP result is one marked point,
+    labelled as such, not a "curve".
+    """
     import matplotlib.pyplot as plt
 
-    private = curve[np.isfinite(curve["epsilon"])]
+    private = curve[np.isfinite(curve["epsilon"])].sort_values("epsilon")
     plain = curve[~np.isfinite(curve["epsilon"])]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
-    for axis, column, label in ((left, "frechet_distance", "Fréchet distance to held-out images (feature units)"),
-                                (right, "attack_auc", "membership attack ROC AUC")):
-        axis.plot(private["epsilon"], private[column], marker="o", label="DP-SGD discriminator")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
+    one = len(private) == 1
+    for axis, column, label in ((left, "frechet_distance", "Fréchet distance"),
+                                (right, "attack_auc", "attack ROC AUC")):
+        axis.plot(private["epsilon"], private[column], marker="o", linestyle="none" if one else "-",
+                  label="DP-SGD discriminator" + (" (one budget)" if one else ""))
         for value in plain[column]:
             axis.axhline(value, color="tab:red", linestyle="--", label="no DP")
         axis.set_xscale("log")
-        axis.set(xlabel="privacy budget ε spent (log scale; smaller = more private)", ylabel=label)
+        if one:  # a log axis around a single point: a decade either side
+            axis.set_xlim(private["epsilon"].iloc[0] / 10, private["epsilon"].iloc[0] * 10)
+        axis.set(xlabel="ε spent (log scale; smaller = more private)", ylabel=label)
         axis.legend(fontsize=8)
     right.axhline(0.5, color="grey", linestyle=":")
-    left.set_title("Price of privacy: image quality")
+    left.set_title("Price of privacy: distance to held-out images")
     right.set_title("Benefit of privacy: what the attack learns")
     fig.tight_layout()
     return fig
@@ -526,5 +535,5 @@ def plot_tabular_marginals(real: pd.DataFrame, synthetic: pd.DataFrame, columns:
         axis.set_title(column, fontsize=9)
     np.atleast_1d(axes)[0].legend(["real", "synthetic"], fontsize=8)
     fig.suptitle("Real vs synthetic health records, column by column")
-    fig.tight_layout()
+    viz.finish(fig)
     return fig

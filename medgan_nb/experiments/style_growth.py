@@ -57,6 +57,7 @@ from ..models import build_family, get_family
 from ..models.sampling import model_device, sample_images
 from ..runtime import pick_device
 from ..train import TrainResult, family_config, train_gan
+from .. import viz
 from ..viz import image_grid, interpolate_latents
 
 Tensor = torch.Tensor
@@ -144,7 +145,7 @@ def plot_family_samples(runs: dict[str, FamilyRun], n_show: int = 16):
         ax.set_axis_off()
         ax.set_title(f"{run.name} (width {run.width})\nFréchet distance {run.fd:.3f}", fontsize=10)
     fig.suptitle(f"Samples after {next(iter(runs.values())).result.steps} steps each (same z seed)")
-    fig.tight_layout()
+    viz.finish(fig)
     return fig
 
 
@@ -461,7 +462,7 @@ def plot_latent_walks(walks: dict[str, Tensor]):
         ax.set_title(label, fontsize=10)
     axes[-1].set_xlabel("interpolation weight t (0: start, 1: end)")
     fig.suptitle("The same two end points, walked in z and in w")
-    fig.tight_layout()
+    viz.finish(fig)
     return fig
 
 
@@ -583,5 +584,5 @@ def plot_stage_samples(records: Sequence[dict[str, Any]], title: str):
         ax.set_ylabel(f"step {record['step']}\n{record['resolution']} px, a={record['alpha']:.2f}",
                       rotation=0, ha="right", va="center", fontsize=8)
     fig.suptitle(f"{title}\n(rows: training step, resolution, fade-in alpha a; columns: fixed z)", fontsize=10)
-    fig.tight_layout()
+    viz.finish(fig)
     return fig

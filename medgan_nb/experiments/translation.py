@@ -45,6 +45,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import viz
 from ..data.phantom import PhantomConfig, render_phantoms
 from ..data.transforms import remove_hair, to_uint8_images
 from ..metrics.fid import sample_generator
@@ -145,7 +146,7 @@ def plot_samples_per_mask(masks: Tensor, rows: dict[str, Tensor], title: str = "
             if i == 0:
                 ax.set_title(label if name is None else f"{label} #{j + 1}", fontsize=7)
     fig.suptitle(title)
-    fig.tight_layout()
+    viz.finish(fig)
     return fig
 
 
@@ -237,7 +238,7 @@ def plot_with_mask_outlines(rows: dict[str, Tensor], masks: Tensor, title: str):
             ax.set_xticks([]), ax.set_yticks([])
         axes[r, 0].set_ylabel(name, fontsize=8)
     fig.suptitle(title)
-    fig.tight_layout()
+    viz.finish(fig)
     return fig
 
 
@@ -394,7 +395,7 @@ def plot_image_rows(rows: dict[str, Tensor], n: int = 8, title: str = "", outlin
             axes[r, i].set_xticks([]), axes[r, i].set_yticks([])
         axes[r, 0].set_ylabel(name, fontsize=8)
     fig.suptitle(title)
-    fig.tight_layout()
+    viz.finish(fig)
     return fig
 
 
@@ -412,7 +413,7 @@ def plot_restoration_scores(scores: dict[str, dict[str, np.ndarray]], title: str
         ax.set_xlabel("method")
         ax.set_title(f"mean {key.upper()} (higher is better)")
     fig.suptitle(title)
-    fig.tight_layout()
+    viz.finish(fig)
     return fig
 
 
@@ -425,5 +426,5 @@ def plot_auxiliary_losses(curves: dict[str, tuple], title: str = "Reconstruction
         ax.set_ylabel(f"{column} (weighted L1)")
         ax.set_title(label, fontsize=9)
     fig.suptitle(title)
-    fig.tight_layout()
+    viz.finish(fig)
     return fig
