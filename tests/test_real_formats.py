@@ -9,7 +9,8 @@ and DermaMNIST (one ``dermamnist_64.npz``) -- and notebooks 02, 06 and 07
 (HAM10000) and 04 (DermaMNIST) are executed under the smoke profile through
 ``dataset``/``data_root``, as ``make notebooks DATASET=ham10000 DATA_ROOT=...``
 would. Their ``metrics.json`` is checked against ``tests/baselines/smoke-<dataset>.json``
-(``make baselines DATASET=ham10000 DATA_ROOT=<export> ONLY="02 06 07"`` records it).
+(``make baselines DATASET=ham10000 DATA_ROOT=<export> ONLY="02 06 07"`` records it), and their printed
+verdicts against their numbers (``tests/verdict_rules.py``), on the exports and on the phantom.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from conftest import shared_folder
+from verdict_rules import printed_lines, verdict_contradictions
 
 from medgan_nb.baselines import baselines_path, check_metrics, load_baselines
 from medgan_nb.notebook import execute_notebook
@@ -60,3 +62,14 @@ def test_notebook_on_a_real_file_layout_meets_its_baselines(stem, layout, tmp_pa
     assert metrics["dataset"] == layout, "the notebook must have run on the exported files, not on the phantom"
     failures = check_metrics(stem, metrics, load_baselines(baselines_path("smoke", dataset=layout)))
     assert not failures, "\n".join(failures)
+    contradictions = verdict_contradictions(stem, metrics, printed_lines(out / f"{stem}.ipynb"))
+    assert not contradictions, "\n".join(contradictions)
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("stem", sorted({stem for stem, _ in RUNS}))
+def test_printed_verdicts_agree_with_their_numbers_on_the_phantom(stem, notebook_runs):
+    metrics = notebook_runs(stem)
+    executed = Path(metrics["_output_dir"]).parent / f"{stem}.ipynb"
+    contradictions = verdict_contradictions(stem, metrics, printed_lines(executed))
+    assert not contradictions, "\n".join(contradictions)

@@ -128,3 +128,18 @@ def test_skin_tone_verdict_needs_to_beat_the_untrained_generator():
     assert kept.startswith("the lesion is kept"), kept
     suffers = tr.skin_tone_verdict(before, 0.6 + noise, 0.3 + noise)
     assert suffers.startswith("training helps, but the outline suffers"), suffers
+
+
+def test_the_verdict_rules_catch_planted_contradictions():
+    from verdict_rules import verdict_contradictions
+
+    at_chance = {"samples_above_chance": {"cgan": False, "projection": False}}
+    assert verdict_contradictions("04_x", at_chance, ["best recognised: cgan (cgan 0.14, projection 0.14; ± 0.1)"])
+    assert not verdict_contradictions("04_x", at_chance, [f"best recognised: {NO_CLEAR_DIFFERENCE} (cgan 0.14)"])
+    noise = {"copy_fraction": 0.0, "memorization_ratio": 1.8}
+    assert verdict_contradictions("02_x", noise, ["verdict: no near-copies: the samples are about as far (ratio 1.80)"])
+    checker = {"verdicts": {"checkerboard": "here both metrics see the checkerboard", "best_family": "x",
+                            "utility": []},
+               "checkerboard": {"c2st": 0.6, "c2st_p": 0.2}, "floor_c2st": 0.5, "best_per_metric": {"fd": "a"},
+               "trtr": 0.5}
+    assert verdict_contradictions("07_x", checker, [])
