@@ -64,3 +64,18 @@ def test_module_imports_only_rooms_below_it(path):
     assert room in ALLOWED, f"{path.relative_to(PACKAGE)}: room {room!r} has no place in ALLOWED; add it"
     wrong = _imported_rooms(path) - ALLOWED[room] - {room}
     assert not wrong, f"{path.relative_to(PACKAGE)} ({room}) imports {sorted(wrong)}, a room above or beside it"
+
+
+def test_architecture_notes_list_the_same_rooms_and_imports():
+    """ARCHITECTURE.md's room table says what ALLOWED enforces: a room added or an import allowed updates both."""
+    import re
+
+    text = (PACKAGE.parent / "ARCHITECTURE.md").read_text()
+    table = {}
+    for line in text.splitlines():
+        match = re.match(r"\| `(\w+)` \| .* \| (.*) \|$", line)
+        if match:
+            allowed = match.group(2).strip()
+            table[match.group(1)] = set() if allowed == "—" else {room.strip() for room in allowed.split(",")}
+    assert table == ALLOWED, ("ARCHITECTURE.md and ALLOWED disagree: "
+                              f"{ {room: (table.get(room), ALLOWED.get(room)) for room in set(table) | set(ALLOWED) if table.get(room) != ALLOWED.get(room)} }")
