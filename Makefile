@@ -8,9 +8,8 @@
 #   make baselines  (smoke profile unless PROFILE=...; DATASET=... DATA_ROOT=... for tests/baselines/<PROFILE>-<DATASET>.json)
 #                   execute the notebooks and record their metrics next to the bounds in
 #                   tests/baselines/<PROFILE>.json (bounds are kept; review the change with git diff)
-#   make test       unit tests + every notebook under the smoke profile + the browser test (skipped, saying why,
-#                   without Debian's `chromium`)
-#   make test-browser  only the browser test: the widgets of notebooks 01 and 02 in JupyterLab, in headless Chromium
+#   make test       unit tests + every notebook under the smoke profile
+#   make test-browser  the widgets of notebooks 01 and 02 in JupyterLab, in headless Chromium (needs `chromium`)
 #   make lab        JupyterLab with ipywidgets working
 #   make bench      benchmarks (phantom throughput and texture, DCGAN training speed, DiffAugment overhead, the cost of each loss, ...)
 #   make colab-links  rewrite the Colab badges and install lines from medgan_nb.colab.REPOSITORY
@@ -83,13 +82,14 @@ baselines: setup
 		$(if $(ONLY),--only $(ONLY))
 
 # two pytest workers (one per core of the CI machine), each with one thread per process; TEST_WORKERS=0 runs serially.
-# The browser test runs in the same session (it mostly waits for JupyterLab, so it overlaps the CPU-bound tests).
+# The browser test runs on its own (make test-browser): inside this session, on a busy 2-core machine, a widget's
+# redraw can wait minutes behind the notebook kernels of the other tests.
 TEST_WORKERS ?= 2
 test: setup
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist worksteal) -rs --durations=25 $(PYTEST_ARGS)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist worksteal) -m "not browser" -rs --durations=25 $(PYTEST_ARGS)
 
-# Only the browser test: JupyterLab in headless Chromium (Debian's `chromium` package) driven by Playwright; skips,
-# saying why, when the browser is missing. Screenshots land in runs/browser/.
+# JupyterLab in headless Chromium (Debian's `chromium` package) driven by Playwright; skips, saying why,
+# when the browser is missing. Screenshots land in runs/browser/.
 test-browser: setup
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -m browser -rs -v tests/test_browser.py $(PYTEST_ARGS)
 

@@ -247,6 +247,22 @@ def save_screenshot(page_or_element, name: str) -> Path:
     return path
 
 
+def wait_for_new_image(page, cell, before: list[str], name: str) -> list[str]:
+    """Wait until the cell's Output widget shows an image other than ``before``; return the new sources.
+
+    The sources are read afresh at every poll, so an Output widget that replaces its <img> element (instead of
+    changing its src) counts as a redraw too; a screenshot is saved when none arrives in WIDGET_UPDATE_S.
+    """
+    deadline = time.monotonic() + WIDGET_UPDATE_S
+    while time.monotonic() < deadline:
+        now = output_image_sources(cell)
+        if now and now != before:
+            return now
+        page.wait_for_timeout(500)
+    shot = save_screenshot(page, f"{name}_no_redraw")
+    raise AssertionError(f"the widget's image was not redrawn within {WIDGET_UPDATE_S} s; see {shot}")
+
+
 def output_image_sources(cell) -> list[str]:
     """Return the src of every image drawn inside the cell's Output widgets (data: URLs of PNGs)."""
     return cell.locator(".widget-output img").evaluate_all("images => images.map(i => i.src)")
@@ -296,8 +312,7 @@ def test_latent_explorer_redraws_when_a_slider_moves(page, lab):
     readout = sliders.first.locator(".widget-readout")
     page.wait_for_function("el => el.textContent.trim() === '1.00'", arg=readout.element_handle(),
                            timeout=WIDGET_UPDATE_S * 1000)
-    page.wait_for_function("([img, old]) => img.src !== old", arg=[image.element_handle(), before[0]],
-                           timeout=WIDGET_UPDATE_S * 1000)
+    wait_for_new_image(page, cell, before, "02_latent_explorer")
     wait_kernel_idle(page)
 
     after = output_image_sources(cell)

@@ -186,6 +186,16 @@ def dice_verdict(name: str, generated: float, real: float) -> str:
     return f"{name}: mask Dice {generated:.3f} vs {real:.3f} on real pairs ({ratio:.0%}): {judgement}"
 
 
+def phantom_section_metrics(values: dict, dataset: str) -> dict:
+    """Return ``values`` (metrics of the sections that always run on phantom pairs) keyed for ``dataset``'s metrics.json.
+
+    On the phantom the keys stay as they are; on any other dataset they get a ``phantom_`` prefix, so that no reader
+    takes the hair-removal and skin-tone numbers for numbers of that dataset.
+    """
+    prefix = "" if dataset == "phantom" else "phantom_"
+    return {prefix + key: value for key, value in values.items()}
+
+
 def skin_tone_verdict(before: np.ndarray, after: np.ndarray, untrained: np.ndarray, kept_bar: float = 0.85) -> str:
     """Return whether a light-to-dark translation keeps the lesion, decided against an untrained generator.
 
