@@ -119,28 +119,3 @@ def assert_within_baselines(metrics: dict, notebook: str, *names: str) -> None:
     failures = check_metrics(notebook, metrics, {notebook: {name: entry[name] for name in names}})
     assert not failures, "\n".join(failures)
 
-
-def pytest_collection_modifyitems(config, items):
-    """Order the tests so that both workers start on the long ones and the session ends on short ones.
-
-    ``make test`` spreads the tests over two pytest-xdist workers (``--dist
-    worksteal``): each starts with one contiguous half of this list, and an idle
-    worker takes the tail of the other's queue. So each half begins with half of
-    the long tests (notebook executions, the browser test and the other slow
-    ones, alternating) followed by half of the short ones: the session then ends
-    on many short tests that balance the workers, not on one notebook that keeps
-    one worker busy while the other waits. The browser test's two cases stay
-    together (one JupyterLab per worker) and lead, since they mostly wait on
-    JupyterLab and the CPU-bound tests overlap them.
-    """
-    def is_long(item) -> bool:
-        return bool(item.get_closest_marker("slow") or item.get_closest_marker("notebook")
-                    or "notebook_runs" in getattr(item, "fixturenames", ()))
-
-    browser = [item for item in items if item.get_closest_marker("browser")]
-    long = [item for item in items if is_long(item) and item not in browser]
-    short = [item for item in items if not is_long(item) and item not in browser]
-    first, second = browser + long[0::2], long[1::2]
-    half = (len(items) - len(first) - len(second)) // 2 + (len(second) - len(first)) // 2
-    half = min(max(half, 0), len(short))
-    items[:] = first + short[:half] + second + short[half:]
