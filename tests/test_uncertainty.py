@@ -143,3 +143,16 @@ def test_the_verdict_rules_catch_planted_contradictions():
                "checkerboard": {"c2st": 0.6, "c2st_p": 0.2}, "floor_c2st": 0.5, "best_per_metric": {"fd": "a"},
                "trtr": 0.5}
     assert verdict_contradictions("07_x", checker, [])
+
+
+def test_restoration_verdict_names_a_method_only_when_it_beats_every_other_per_image():
+    import numpy as np
+
+    from medgan_nb.experiments import translation as tr
+
+    rng = np.random.default_rng(1)
+    base = rng.normal(25, 3, 40)
+    clear = {"identity": {"psnr": base}, "DullRazor": {"psnr": base + 5 + rng.normal(0, 0.5, 40)}}
+    assert tr.restoration_verdict(clear).startswith("best PSNR: DullRazor")
+    tie = {"identity": {"psnr": base}, "DullRazor": {"psnr": base + rng.normal(0.05, 1.0, 40)}}
+    assert NO_CLEAR_DIFFERENCE in tr.restoration_verdict(tie)

@@ -186,6 +186,26 @@ def dice_verdict(name: str, generated: float, real: float) -> str:
     return f"{name}: mask Dice {generated:.3f} vs {real:.3f} on real pairs ({ratio:.0%}): {judgement}"
 
 
+def restoration_verdict(scores: dict[str, dict[str, np.ndarray]], kind: str = "psnr") -> str:
+    """Return which method restores best by ``kind`` ("psnr" or "ssim"), named only when clearly ahead of every other.
+
+    All methods are scored on the same held-out images, so each rival is compared with the leader through the
+    per-image differences: the leader wins when every mean difference exceeds two of its standard errors.
+    """
+    means = {name: float(np.mean(values[kind])) for name, values in scores.items()}
+    leader = max(means, key=means.get)
+    unit = " dB" if kind == "psnr" else ""
+    for rival in means:
+        if rival == leader:
+            continue
+        gaps = np.asarray(scores[leader][kind], float) - np.asarray(scores[rival][kind], float)
+        se = gaps.std(ddof=1) / np.sqrt(len(gaps)) if len(gaps) > 1 else float("inf")
+        if not differs(float(gaps.mean()), 0.0, se):
+            return (f"best {kind.upper()}: {NO_CLEAR_DIFFERENCE} between {leader} ({means[leader]:.3f}{unit}) and "
+                    f"{rival} ({means[rival]:.3f}{unit})")
+    return f"best {kind.upper()}: {leader} ({means[leader]:.3f}{unit}), clearly ahead of every other method"
+
+
 def phantom_section_metrics(values: dict, dataset: str) -> dict:
     """Return ``values`` (metrics of the sections that always run on phantom pairs) keyed for ``dataset``'s metrics.json.
 
