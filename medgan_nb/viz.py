@@ -25,11 +25,12 @@ def finish(fig):
     ``tight_layout`` alone ignores a suptitle, which then overlaps the top row's titles; the room left is
     the suptitle's own height (its lines at its font size) plus a small gap.
     """
-    fig.tight_layout()
+    top = 1.0
     title = getattr(fig, "_suptitle", None)  # matplotlib's suptitle Text (no public getter of the Text itself)
     if title is not None and title.get_text():
         needed = (title.get_text().count("\n") + 1) * title.get_fontsize() * 1.35 / 72 + 0.12  # inches
-        fig.tight_layout(rect=(0, 0, 1, max(0.5, 1 - needed / fig.get_figheight())))
+        top = max(0.5, 1 - needed / fig.get_figheight())
+    fig.tight_layout(rect=(0, 0, 1, top))
     return fig
 
 

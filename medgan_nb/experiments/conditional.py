@@ -43,7 +43,7 @@ from torch import nn
 
 from .. import viz
 from ..metrics.fid import features_of, frechet_distance, sample_generator
-from ..metrics.uncertainty import NO_CLEAR_DIFFERENCE, above_chance, pick_winner, proportion_se
+from ..metrics.uncertainty import NO_CLEAR_DIFFERENCE, Z, above_chance, pick_winner, proportion_se, share_se
 from ..models import build_family, get_family
 from ..models.conditional import truncated_noise
 from ..models.sampling import sample_images
@@ -258,8 +258,7 @@ def chance_margin(num_classes: int, n_per_class: int) -> float:
     """Return two standard errors of a mean per-class accuracy at chance, 2 sqrt(p (1 - p) / (K n)) with p = 1/K."""
     if num_classes < 2 or n_per_class < 1:
         raise ValueError(f"need num_classes >= 2 and n_per_class >= 1, got {num_classes} and {n_per_class}")
-    p = 1 / num_classes
-    return 2 * float(np.sqrt(p * (1 - p) / (num_classes * n_per_class)))
+    return Z * proportion_se(1 / num_classes, num_classes * n_per_class)
 
 
 def label_verdict(name: str, sample_accuracy: float, real_accuracy: float, num_classes: int,
@@ -282,7 +281,7 @@ def best_recognised(sample_accuracy: dict[str, float], num_classes: int, n_per_c
     of ``num_classes * n_per_class`` samples.
     """
     n = num_classes * n_per_class
-    errors = {name: proportion_se(min(max(acc, 0.0), 1.0), n) for name, acc in sample_accuracy.items()}
+    errors = {name: share_se(acc, n) for name, acc in sample_accuracy.items()}
     winner = pick_winner(sample_accuracy, errors, lower_is_better=False)
     listing = ", ".join(f"{name} {acc:.2f}" for name, acc in sample_accuracy.items())
     if winner is not None and above_chance(sample_accuracy[winner], 1 / num_classes, n):

@@ -36,7 +36,8 @@ from ..metrics.prdc import prdc
 from ..metrics.spaces import evaluation_extractor as session_extractor
 from ..metrics.spaces import inception_status
 from ..metrics.two_sample import classifier_two_sample_test
-from ..metrics.uncertainty import NO_CLEAR_DIFFERENCE, above_chance, differs, interval_se, pick_winner, proportion_se
+from ..metrics.uncertainty import (NO_CLEAR_DIFFERENCE, above_chance, differs, interval_se, pick_winner, proportion_se,
+                                   share_se)
 from ..metrics.utility import classifier_accuracy, segmentation_dice
 from ..models import FAMILIES, build_family, get_family
 from ..models.sampling import sample_images
@@ -291,7 +292,7 @@ def metric_errors(row: dict[str, Any], metric: str) -> float:
     if metric == "c2st":
         return proportion_se(0.5, int(row["c2st_n"]))
     if metric in ("precision", "recall", "coverage"):
-        return proportion_se(min(max(float(row[metric]), 0.0), 1.0), int(row["n_images"]))
+        return share_se(row[metric], int(row["n_images"]))
     return float("inf")
 
 
@@ -359,7 +360,7 @@ def utility_verdicts(table: dict[str, dict[str, Any]], families: list[str], trtr
     lines = []
     chance = 1 / num_classes
     trtr_meaningful = above_chance(trtr, chance, n_test)
-    se_trtr = proportion_se(min(max(trtr, 0.0), 1.0), n_test)
+    se_trtr = share_se(trtr, n_test)
     for name in families:
         row = table[name]
         if row.get("tstr") is not None:
@@ -368,7 +369,7 @@ def utility_verdicts(table: dict[str, dict[str, Any]], families: list[str], trtr
                              f"({chance:.3f} on {n_test} images), so there is nothing to compare TSTR with at this budget")
                 continue
             rps = row["real_plus_synthetic"]
-            se_rps = proportion_se(min(max(rps, 0.0), 1.0), n_test)
+            se_rps = share_se(rps, n_test)
             effect = (NO_CLEAR_DIFFERENCE if not differs(rps, trtr, se_rps, se_trtr) else
                       "helps" if rps > trtr else "hurts")
             lines.append(f"{name:12s} TSTR {row['tstr']:.3f} ({row['tstr'] / trtr:.0%} of TRTR {trtr:.3f}); "

@@ -50,7 +50,7 @@ from ..metrics.bootstrap import bootstrap_interval
 from ..metrics.distances import frechet_distance_from_features
 from ..metrics.fid import features_of, frechet_distance, sample_generator
 from ..metrics.spectrum import radial_power_spectrum
-from ..metrics.uncertainty import comparison_sentence, differs
+from ..metrics.uncertainty import comparison_sentence, differs, mean_se
 from ..models import build_family, family_settings, get_family
 from ..models.dcgan import weights_init
 from ..train import TrainResult, family_config, train_gan
@@ -249,8 +249,7 @@ def wasserstein_trends(entries: dict[str, ZooEntry], fraction: float = 0.2) -> d
         if len(estimate) < 2 * width:
             trends[name] = "no clear trend (too few records)"
             continue
-        se_first, se_last = first.std(ddof=1) / math.sqrt(width), last.std(ddof=1) / math.sqrt(width)
-        if not differs(last.mean(), first.mean(), se_last, se_first):
+        if not differs(last.mean(), first.mean(), mean_se(last), mean_se(first)):
             trends[name] = f"no clear trend ({first.mean():.3g} -> {last.mean():.3g})"
         else:
             trends[name] = f"{'falls' if last.mean() < first.mean() else 'rises'} ({first.mean():.3g} -> {last.mean():.3g})"
@@ -303,10 +302,6 @@ def discriminator_output(discriminator: nn.Module, images: Tensor, probability: 
     return float(discriminator_outputs(discriminator, images, probability, batch_size).mean())
 
 
-def _standard_error(values: Tensor) -> float:
-    return float(values.std() / math.sqrt(len(values))) if len(values) > 1 else float("inf")
-
-
 @dataclass
 class DiscriminatorMonitor:
     """A train_gan callback: every ``every`` steps, D's mean output on fixed training and held-out real images."""
@@ -330,7 +325,7 @@ class DiscriminatorMonitor:
         for key, images in (("train", self.train_images), ("heldout", self.heldout_images)):
             outputs = discriminator_outputs(state.discriminator, images, probability, batch)
             self.records[key].append(float(outputs.mean()))
-            self.records[f"{key}_se"].append(_standard_error(outputs))  # standard error of that mean
+            self.records[f"{key}_se"].append(mean_se(outputs.numpy()))  # standard error of that mean
 
     @property
     def final_gap(self) -> float:
@@ -371,11 +366,12 @@ def run_small_data_experiment(images: Tensor, heldout: Tensor, *, n_images: int,
     small = images[chosen]  # a random subset: real datasets list the images of one lesion together
     n_monitor = min(n_monitor, n_images, len(heldout))
     runs: dict[str, SmallDataRun] = {}
+    heldout_features = features_of(heldout)  # once: both runs are scored against the same held-out images
     for label, augment in (("plain", None), ("DiffAugment", policy)):
         monitor = DiscriminatorMonitor(small[:n_monitor], heldout[:n_monitor], every=every)
         result = train_family(family, small, seed=seed, augment=augment, callbacks=[monitor], **train_options)
         fake, fd = evaluate_generator(result.generator, heldout, seed=seed + 1)
-        runs[label] = SmallDataRun(label, result, monitor, fake, fd, fd_bootstrap_se(heldout, fake, seed=seed))
+        runs[label] = SmallDataRun(label, result, monitor, fake, fd, fd_bootstrap_se(heldout_features, fake, seed=seed))
         print(f"{label:12s} {n_images} images: Fréchet distance {fd:.3f}, final D(train) - D(held-out) "
               f"{monitor.final_gap:+.3f}", flush=True)
     return runs
@@ -399,9 +395,9 @@ def plot_discriminator_overfitting(runs: dict[str, SmallDataRun]):
     return fig
 
 
-def fd_bootstrap_se(heldout: Tensor, fake: Tensor, n_boot: int = 50, seed: int = 0) -> float:
-    """Return the bootstrap standard deviation of the Fréchet distance between ``heldout`` and ``fake`` (features once)."""
-    real_features, fake_features = features_of(heldout), features_of(fake)
+def fd_bootstrap_se(heldout_features: Tensor, fake: Tensor, n_boot: int = 50, seed: int = 0) -> float:
+    """Return the bootstrap standard deviation of the Fréchet distance between held-out features and ``fake``."""
+    real_features, fake_features = heldout_features, features_of(fake)
     with warnings.catch_warnings():  # resamples repeat images: rank-deficient covariances are expected here
         warnings.simplefilter("ignore")
         interval = bootstrap_interval(frechet_distance_from_features, real_features, fake_features, n_boot=n_boot,

@@ -51,7 +51,7 @@ from ..data.tabular import CATEGORICAL_COLUMNS
 from ..losses import bce_discriminator_loss
 from ..metrics.fairness import GROUPS, check_groups_present, coverage_distance, estimate_groups, group_shares, per_group_accuracy
 from ..metrics.fid import frechet_distance, sample_generator
-from ..metrics.uncertainty import NO_CLEAR_DIFFERENCE, above, above_chance, auc_se, differs, proportion_se
+from ..metrics.uncertainty import NO_CLEAR_DIFFERENCE, above, above_chance, auc_se, differs, share_se
 from ..metrics.privacy import (check_privacy_budget, closest_record_summary, discriminator_scores,
                                membership_auc, memorisation_record)
 from ..models.dcgan import build_dcgan
@@ -372,7 +372,7 @@ def fairness_verdict(before: dict, after: dict) -> str:
         if n < 1 or not (np.isfinite(a) and np.isfinite(b)):
             lines.append(f"  {group} skin: no held-out image of this group, so no accuracy")
             continue
-        se_a, se_b = proportion_se(min(max(a, 0.0), 1.0), n), proportion_se(min(max(b, 0.0), 1.0), n)
+        se_a, se_b = share_se(a, n), share_se(b, n)
         change = (f"{NO_CLEAR_DIFFERENCE} in accuracy" if not differs(a, b, se_a, se_b) else
                   "accuracy clearly higher after" if b > a else "accuracy clearly lower after")
         level = "above chance" if above_chance(b, chance, n) else f"not clearly above chance ({chance:.2f})"

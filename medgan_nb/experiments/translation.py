@@ -50,7 +50,7 @@ from ..data.phantom import PhantomConfig, render_phantoms
 from ..data.transforms import remove_hair, to_uint8_images
 from ..metrics.fid import sample_generator
 from ..metrics.morphology import dice_score, segment_lesions
-from ..metrics.uncertainty import NO_CLEAR_DIFFERENCE, differs
+from ..metrics.uncertainty import NO_CLEAR_DIFFERENCE, differs, mean_se
 from ..models.sampling import model_device
 from ..train import TrainConfig, family_config
 
@@ -199,8 +199,7 @@ def restoration_verdict(scores: dict[str, dict[str, np.ndarray]], kind: str = "p
         if rival == leader:
             continue
         gaps = np.asarray(scores[leader][kind], float) - np.asarray(scores[rival][kind], float)
-        se = gaps.std(ddof=1) / np.sqrt(len(gaps)) if len(gaps) > 1 else float("inf")
-        if not differs(float(gaps.mean()), 0.0, se):
+        if not differs(float(gaps.mean()), 0.0, mean_se(gaps)):
             return (f"best {kind.upper()}: {NO_CLEAR_DIFFERENCE} between {leader} ({means[leader]:.3f}{unit}) and "
                     f"{rival} ({means[rival]:.3f}{unit})")
     return f"best {kind.upper()}: {leader} ({means[leader]:.3f}{unit}), clearly ahead of every other method"
@@ -228,8 +227,7 @@ def skin_tone_verdict(before: np.ndarray, after: np.ndarray, untrained: np.ndarr
     before, after, untrained = (np.asarray(v, float) for v in (before, after, untrained))
     kept = after.mean() / max(before.mean(), 1e-9)
     kept_untrained = untrained.mean() / max(before.mean(), 1e-9)
-    gain = after - untrained
-    se = gain.std(ddof=1) / np.sqrt(len(gain)) if len(gain) > 1 else float("inf")
+    se = mean_se(after - untrained)  # paired: the same held-out lesions
     numbers = (f"Dice {after.mean():.3f} after vs {before.mean():.3f} before ({kept:.0%} kept); untrained generator "
                f"{untrained.mean():.3f} ({kept_untrained:.0%})")
     if not differs(after.mean(), untrained.mean(), se):

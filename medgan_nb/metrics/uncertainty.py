@@ -31,6 +31,19 @@ def proportion_se(p: float, n: int) -> float:
     return math.sqrt(p * (1 - p) / n)
 
 
+def share_se(share: float, n: int) -> float:
+    """Return :func:`proportion_se` of a measured share (an accuracy, a coverage), clipped to [0, 1] against round-off."""
+    return proportion_se(min(max(float(share), 0.0), 1.0), n)
+
+
+def mean_se(values) -> float:
+    """Return the standard error of the mean of ``values`` (sample standard deviation / sqrt(n)); inf for n < 2."""
+    import numpy as np
+
+    values = np.asarray(values, dtype=float).reshape(-1)
+    return float(values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1 else math.inf
+
+
 def interval_se(low: float, high: float, level: float = 0.95) -> float:
     """Return the standard error an interval [low, high] at ``level`` implies (normal approximation)."""
     if high < low:
