@@ -12,9 +12,9 @@
 #   make test-browser  the widgets of notebooks 01 and 02 in JupyterLab, in headless Chromium (needs `chromium`)
 #   make lab        JupyterLab with ipywidgets working
 #   make bench      benchmarks (phantom throughput and texture, DCGAN training speed, DiffAugment overhead, the cost of each loss, ...)
-#   make colab-links  rewrite the Colab badges and install lines from medgan_nb.colab.REPOSITORY
+#   make colab-links  rewrite the Colab badges and install lines from medgan_nb.tools.colab.REPOSITORY
 #   make student    the student edition of every notebook (solutions stubbed, answers blanked, outputs cleared)
-#                   in dist/student/, made with nbgrader's preprocessors (python -m medgan_nb.course student)
+#                   in dist/student/, made with nbgrader's preprocessors (python -m medgan_nb.tools.course student)
 #   make clean      remove runs/, dist/, caches and executed outputs (keeps .venv and data/)
 PYTHON ?= python3
 VENV ?= .venv
@@ -71,13 +71,13 @@ lock:
 	@echo "wrote $(LOCK): $$(grep -c '==' $(LOCK)) pinned packages"
 
 notebooks: setup
-	$(PY) -m medgan_nb.notebook --profile $(PROFILE) \
+	$(PY) -m medgan_nb.tools.runner --profile $(PROFILE) \
 		$(if $(DATASET),--dataset $(DATASET)) $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) \
 		$(if $(ONLY),--only $(ONLY))
 
 # Baselines exist for the smoke profile; PROFILE=... on the command line picks another file.
 baselines: setup
-	$(PY) -m medgan_nb.baselines --profile $(if $(filter file,$(origin PROFILE)),smoke,$(PROFILE)) \
+	$(PY) -m medgan_nb.tools.baselines --profile $(if $(filter file,$(origin PROFILE)),smoke,$(PROFILE)) \
 		$(if $(DATASET),--dataset $(DATASET)) $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) \
 		$(if $(ONLY),--only $(ONLY))
 
@@ -112,11 +112,11 @@ colab-env: setup
 	MEDGAN_COLAB_BUILD=1 OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -rs -v tests/test_colab_fresh_env.py -k "python-3.12" $(PYTEST_ARGS)
 
 colab-links: setup
-	$(PY) -m medgan_nb.colab
+	$(PY) -m medgan_nb.tools.colab
 
 .PHONY: student
 student: setup
-	$(PY) -m medgan_nb.course student
+	$(PY) -m medgan_nb.tools.course student
 
 clean:
 	rm -rf runs dist .pytest_cache data/cache

@@ -30,7 +30,7 @@ def notebook_runs(tmp_path_factory, request):
     """
     from filelock import FileLock, Timeout
 
-    from medgan_nb.notebook import execute_notebook, list_notebooks
+    from medgan_nb.tools.runner import execute_notebook, list_notebooks
 
     out_root = shared_folder(tmp_path_factory, request) / "smoke_runs"
     out_root.mkdir(exist_ok=True)
@@ -111,7 +111,7 @@ def assert_within_baselines(metrics: dict, notebook: str, *names: str) -> None:
     The numbers live in that one file (with their why and the spread over seeds);
     a notebook test names the behaviour and asks the file for the bounds.
     """
-    from medgan_nb.baselines import check_metrics, load_baselines
+    from medgan_nb.tools.baselines import check_metrics, load_baselines
 
     entry = load_baselines(ROOT / "tests" / "baselines" / "smoke.json")[notebook]
     missing = [name for name in names if name not in entry]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from medgan_nb import baselines as bl
-from medgan_nb.baselines import check_metrics, load_baselines, rewrite_baselines
+from medgan_nb.tools import baselines as bl
+from medgan_nb.tools.baselines import check_metrics, load_baselines, rewrite_baselines
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pytest
 
-from medgan_nb.colab import install_command
+from medgan_nb.tools.colab import install_command
 
 ROOT = Path(__file__).resolve().parents[1]
 COLAB_PREINSTALLED = ("torch", "torchvision", "numpy", "matplotlib", "pandas", "scikit-image", "ipywidgets",
@@ -169,7 +169,7 @@ def test_colab_like_runtime_installs_the_kit_and_runs_notebook_02(tmp_path, pyth
     books = tmp_path / "notebooks"
     books.mkdir()
     shutil.copy(ROOT / "notebooks" / "02_dcgan_skin_lesions.ipynb", books)
-    from medgan_nb.notebook import execute_notebook
+    from medgan_nb.tools.runner import execute_notebook
 
     old = os.environ.get("JUPYTER_PATH")
     os.environ["JUPYTER_PATH"] = str(venv / "share" / "jupyter")

@@ -1,17 +1,17 @@
-"""Colab badges (title cells, README) and setup-cell install lines all come from medgan_nb.colab.REPOSITORY."""
+"""Colab badges (title cells, README) and setup-cell install lines all come from medgan_nb.tools.colab.REPOSITORY."""
 from __future__ import annotations
 
 import json
 import shutil
 from pathlib import Path
 
-from medgan_nb import colab
+from medgan_nb.tools import colab
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_every_badge_and_install_line_agrees_with_the_repository_address():
-    assert colab.stale_links(ROOT) == [], "run `make colab-links` to rewrite them from medgan_nb.colab.REPOSITORY"
+    assert colab.stale_links(ROOT) == [], "run `make colab-links` to rewrite them from medgan_nb.tools.colab.REPOSITORY"
     for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         cells = json.loads(path.read_text())["cells"]
         assert colab.colab_badge(path.name) in "".join(cells[0]["source"]), f"{path.name}: no Colab badge in its title"

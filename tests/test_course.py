@@ -12,7 +12,7 @@ import re
 import nbformat
 import pytest
 
-from medgan_nb import course
+from medgan_nb.tools import course
 from medgan_nb.exercises import ExerciseCheckFailed
 
 NOTEBOOKS = course.course_notebooks()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from medgan_nb.notebook import execute_notebook, list_notebooks
+from medgan_nb.tools.runner import execute_notebook, list_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -16,16 +16,13 @@ ALLOWED = {
     "augment": {"runtime"},
     "models": {"runtime", "data"},
     "train": {"runtime", "data", "models", "losses", "augment"},
-    "theory": {"runtime", "data", "models", "losses", "viz"},  # notebook 01's toy experiments
     "metrics": {"runtime", "data", "models"},
     "viz": {"runtime", "data", "models", "metrics"},
-    "widgets": {"runtime", "data", "models", "metrics", "viz", "losses", "theory"},
+    "widgets": {"runtime", "data", "models", "metrics", "viz"},
     "experiments": {"runtime", "data", "models", "losses", "augment", "train", "metrics", "viz", "widgets"},
     "notebook": {"runtime"},
-    "baselines": {"runtime", "notebook"},
-    "colab": {"runtime"},
     "exercises": {"runtime"},
-    "course": {"runtime"},  # the student edition (nbgrader) and the exercise convention's checks
+    "tools": {"runtime", "notebook"},  # maintainer tooling: papermill runner, baselines, student edition, Colab links
 }
 
 

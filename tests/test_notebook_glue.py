@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from medgan_nb import notebook
+from medgan_nb.tools import runner
 from medgan_nb.runtime import check_profile, pick_device, seed_everything
 
 DEFAULTS = {"smoke": {"steps": 5, "image_size": 32, "n_modes": 8}, "cpu": {"steps": 500, "image_size": 64, "n_modes": 8}}
@@ -53,7 +54,7 @@ def test_summary_table_shows_headline_and_errors():
         {"notebook": "00_a", "status": "ok", "seconds": 3.2, "metrics": {"headline": ["fd"], "fd": 0.123456}, "error": None},
         {"notebook": "01_b", "status": "FAILED", "seconds": 1.0, "metrics": {}, "error": "ValueError: boom"},
     ]
-    text = notebook.summary_table(rows)
+    text = runner.summary_table(rows)
     assert "fd=0.1235" in text and "FAILED" in text and "ValueError: boom" in text
 
 
@@ -62,7 +63,7 @@ def test_check_profile_accepts_the_three_profiles():
 
 
 def test_cli_rejects_bad_profile(capsys):
-    assert notebook.main(["--profile", "turbo"]) == 2
+    assert runner.main(["--profile", "turbo"]) == 2
     assert "unknown profile" in capsys.readouterr().err
 
 
@@ -79,16 +80,16 @@ def _tiny_notebook(path, code: str):
 
 
 def test_a_hanging_cell_fails_the_run_instead_of_stalling(tmp_path, monkeypatch):
-    monkeypatch.setitem(notebook.CELL_TIMEOUT_SECONDS, "smoke", 2)
+    monkeypatch.setitem(runner.CELL_TIMEOUT_SECONDS, "smoke", 2)
     book = _tiny_notebook(tmp_path / "99_hang.ipynb", "import time\ntime.sleep(60)")
-    row = notebook.execute_notebook(book, tmp_path / "out", "smoke")
+    row = runner.execute_notebook(book, tmp_path / "out", "smoke")
     assert row["status"] == "FAILED" and row["seconds"] < 50
     assert "timed out" in row["error"].lower() or "timeout" in row["error"].lower(), row["error"]
 
 
 def test_a_notebook_without_metrics_is_reported(tmp_path):
     book = _tiny_notebook(tmp_path / "98_quiet.ipynb", "x = 1")
-    row = notebook.execute_notebook(book, tmp_path / "out", "smoke")
+    row = runner.execute_notebook(book, tmp_path / "out", "smoke")
     assert row["status"] == "no metrics" and row["metrics"] == {}
 
 
@@ -100,7 +101,7 @@ def test_a_relative_data_root_means_the_callers_folder_not_the_notebooks(tmp_pat
                           "Path(output_dir).mkdir(parents=True, exist_ok=True)\n"
                           "Path(output_dir, 'metrics.json').write_text(json.dumps({'found': os.path.isdir(data_root)}))")
     monkeypatch.chdir(tmp_path)  # "mydata" exists here, not beside the notebook
-    row = notebook.execute_notebook(book, tmp_path / "out", "smoke", {"data_root": "mydata"})
+    row = runner.execute_notebook(book, tmp_path / "out", "smoke", {"data_root": "mydata"})
     assert row["status"] == "ok", row["error"]
     assert row["metrics"] == {"found": True}
 
@@ -140,7 +141,7 @@ def test_make_notebooks_reports_a_failing_cell_runs_the_rest_and_exits_nonzero(t
     _passing_notebook(books / "02_after.ipynb", answer=42)
     out = tmp_path / "out"
 
-    status = notebook.main(["--profile", "smoke", "--notebooks-dir", str(books), "--out", str(out)])
+    status = runner.main(["--profile", "smoke", "--notebooks-dir", str(books), "--out", str(out)])
 
     assert status == 1
     rows = json.loads((out / "summary.json").read_text())
@@ -170,7 +171,7 @@ def test_make_notebooks_exits_zero_when_all_pass_and_writes_the_summary(tmp_path
     books.mkdir()
     _passing_notebook(books / "00_only.ipynb", answer=7)
     out = tmp_path / "out"
-    assert notebook.main(["--profile", "smoke", "--notebooks-dir", str(books), "--out", str(out)]) == 0
+    assert runner.main(["--profile", "smoke", "--notebooks-dir", str(books), "--out", str(out)]) == 0
     rows = json.loads((out / "summary.json").read_text())
     assert len(rows) == 1 and rows[0]["status"] == "ok" and rows[0]["error"] is None
     markdown = (out / "summary.md").read_text()
@@ -178,5 +179,5 @@ def test_make_notebooks_exits_zero_when_all_pass_and_writes_the_summary(tmp_path
 
 
 def test_cli_with_no_matching_notebook_is_an_error(tmp_path, capsys):
-    assert notebook.main(["--profile", "smoke", "--notebooks-dir", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert runner.main(["--profile", "smoke", "--notebooks-dir", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     assert f"no notebooks matched in {tmp_path}" in capsys.readouterr().err

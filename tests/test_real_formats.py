@@ -21,8 +21,8 @@ import pytest
 from conftest import shared_folder
 from verdict_rules import printed_lines, verdict_contradictions
 
-from medgan_nb.baselines import baselines_path, check_metrics, load_baselines
-from medgan_nb.notebook import execute_notebook
+from medgan_nb.tools.baselines import baselines_path, check_metrics, load_baselines
+from medgan_nb.tools.runner import execute_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 # layout -> export options: enough images for every split the notebooks draw, small files (the loaders resize anyway)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from medgan_nb import theory
+from medgan_nb.experiments import theory
 from medgan_nb.models.toy import GaussianGenerator, MinibatchStd, ToyDiscriminator, ToyGenerator
 
 

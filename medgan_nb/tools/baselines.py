@@ -32,7 +32,7 @@ spread sits inside the noise: move it, or test the effect where it is large.
 
 Update the recorded values after a deliberate change (then read the diff)::
 
-    make baselines PROFILE=smoke      # = python -m medgan_nb.baselines --profile smoke
+    make baselines PROFILE=smoke      # = python -m medgan_nb.tools.baselines --profile smoke
 """
 from __future__ import annotations
 
@@ -43,7 +43,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .notebook import build_parser, execute_from_args, failure_report, project_root, summary_table, write_summary
+from ..runtime import project_root
+from .runner import build_parser, execute_from_args, failure_report, summary_table, write_summary
 
 KINDS = ("max", "min", "max_ratio_to", "min_ratio_to", "equals")
 RATIO_KINDS = ("max_ratio_to", "min_ratio_to")

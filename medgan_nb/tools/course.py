@@ -34,8 +34,8 @@ them changes a cell here, so the result is what ``nbgrader generate_assignment``
 
 Command line (``make student``)::
 
-    python -m medgan_nb.course student [--out dist/student]   # write the student edition of every notebook
-    python -m medgan_nb.course check                          # list notebooks that break the exercise convention
+    python -m medgan_nb.tools.course student [--out dist/student]   # write the student edition of every notebook
+    python -m medgan_nb.tools.course check                          # list notebooks that break the exercise convention
 """
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .runtime import project_root
+from ..runtime import project_root
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"

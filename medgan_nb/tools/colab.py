@@ -3,7 +3,7 @@
 Every notebook's title cell carries an "Open in Colab" badge on its second
 line, its setup cell installs the kit with ``install_command()``, and the
 README's notebook table links each notebook to Colab. All of them are written
-from the one address below; ``python -m medgan_nb.colab``
+from the one address below; ``python -m medgan_nb.tools.colab``
 (``make colab-links``) rewrites them after the address changes, and
 :func:`stale_links` (used by the tests) lists what disagrees.
 """
@@ -14,7 +14,7 @@ import re
 import sys
 from pathlib import Path
 
-from .runtime import project_root
+from ..runtime import project_root
 
 # The one place the repository's address is written. The notebooks' Colab badges and setup cells and the
 # README's badges are generated from it (`make colab-links`); a test checks that they agree.
