@@ -54,7 +54,7 @@ ALLOWED_KEYS = set(KINDS) | {"value", "why"} | set(RECORDED)
 METRIC_REF = re.compile(r"^(?P<name>[^\[\]]+?)(?:\[(?P<index>-?\d+)\])?$")
 SIGNIFICANT_DIGITS = 4  # recorded values are rounded so that noise below this does not fill a diff
 ABOUT = [
-    "Regression bounds per notebook and metric of metrics.json; see medgan_nb/baselines.py.",
+    "Regression bounds per notebook and metric of metrics.json; see medgan_nb/tools/baselines.py.",
     "A metric is a metrics.json key, or key[i] for item i of a list (key[-1]: the last).",
     "Bounds: {\"max\": v}, {\"min\": v}, {\"max_ratio_to\": \"other\", \"value\": k} (metric <= k * other),",
     "{\"min_ratio_to\": \"other\", \"value\": k} (metric >= k * other), {\"equals\": v}; each with a \"why\".",
