@@ -184,7 +184,7 @@ def test_ham10000_second_load_hits_cache_and_a_changed_file_misses_it(copy_of, f
     def must_not_decode(*args, **kwargs):
         raise AssertionError("decoded again")
 
-    monkeypatch.setattr(sources, "_decode_image", must_not_decode)
+    monkeypatch.setattr(sources.files, "_decode_image", must_not_decode)
     second = load_dataset("ham10000", root=root, size=32, progress=False)
     assert second.from_cache and torch.equal(first.images, second.images)
     pd.testing.assert_frame_equal(first.metadata, second.metadata)  # CSV columns come back exactly
@@ -407,7 +407,7 @@ def _isolate_from_user_files(tmp_path, monkeypatch) -> None:
     """Make sure no DermaMNIST file of the user (~/.medmnist, <project>/data) is found."""
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("medgan_nb.data.sources.project_root", lambda start=None: tmp_path)
+    monkeypatch.setattr("medgan_nb.data.sources.dermamnist.project_root", lambda start=None: tmp_path)
 
 
 def test_dermamnist_missing_file_says_what_and_where(tmp_path, monkeypatch, fresh_cache):
@@ -432,7 +432,7 @@ def test_dermamnist_downloads_through_medmnist_when_missing(exported, tmp_path, 
             shutil.copy(source_file, Path(root) / "dermamnist_64.npz")
 
     monkeypatch.setitem(sys.modules, "medmnist", types.SimpleNamespace(DermaMNIST=FakeDermaMNIST))
-    monkeypatch.setattr(sources, "_online", lambda *args, **kwargs: True)
+    monkeypatch.setattr(sources.dermamnist, "_online", lambda *args, **kwargs: True)
     folder = tmp_path / "downloads"
     folder.mkdir()
     dataset = load_dataset("dermamnist", root=folder, size=64, split="train", progress=False)
