@@ -60,7 +60,7 @@ import contextlib
 import os
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -184,7 +184,7 @@ def _grad_norm(parameters: Iterable[nn.Parameter]) -> float:
     return float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads])))
 
 
-def _resolve_amp(amp: str, device: torch.device) -> tuple[torch.dtype | None, bool]:
+def _resolve_amp(amp: str, device: torch.device, stacklevel: int = 3) -> tuple[torch.dtype | None, bool]:
     """Return (autocast dtype or None for full precision, whether fp16 gradient scaling is needed)."""
     amp = (amp or "off").lower()
     if amp not in ("auto", "off", "bf16", "fp16"):
@@ -201,10 +201,11 @@ def _resolve_amp(amp: str, device: torch.device) -> tuple[torch.dtype | None, bo
         from ..runtime import cpu_supports_bf16
 
         if not cpu_supports_bf16():
-            # measured on an AVX2-only CPU: 1 image/s in bf16 against 158 in fp32, a silent 100x slowdown
+            # measured on an AVX2-only CPU: 1 image/s in bf16 against 158 in fp32, a silent 100x slowdown;
+            # the warning names the line ``stacklevel`` frames up: the user's call of train_gan
             warnings.warn("amp='bf16' on this CPU is emulated: it has no native bfloat16 (no AVX512-BF16 or AMX "
                           "flag in /proc/cpuinfo), so training runs up to 100x slower than in full precision; "
-                          "use amp='off' (or 'auto', which picks full precision on a CPU)", stacklevel=3)
+                          "use amp='off' (or 'auto', which picks full precision on a CPU)", stacklevel=stacklevel)
     elif device.type != "cuda":
         raise ValueError(f"amp='bf16' is supported on CUDA and CPU, not on {device}; use amp='off'")
     return torch.bfloat16, False
@@ -262,6 +263,405 @@ def _any_process(flag: bool, device: torch.device) -> bool:
 
 
 # ----------------------------------------------------------------------------
+# Set-up: one run's state, built once, then advanced by the phases below
+# ----------------------------------------------------------------------------
+
+def _run_device(config: TrainConfig, distributed: _Distributed) -> torch.device:
+    """Return this process's device: its own GPU under torchrun, else ``config.device`` (None: cuda > mps > cpu)."""
+    if distributed.world_size > 1 and torch.cuda.is_available() and config.device in (None, "cuda", "auto"):
+        device = torch.device("cuda", distributed.local_rank)
+        torch.cuda.set_device(device)
+        return device
+    return pick_device(config.device)
+
+
+def _condition(generator: nn.Module, discriminator: nn.Module, labels: Any, data_labels: Any,
+               n_images: int) -> tuple[Tensor | None, bool, bool]:
+    """Return (the condition of every image or None, whether G takes one, whether D does); clear errors otherwise."""
+    conditional, critic_conditional = takes_labels(generator), takes_labels(discriminator)
+    if labels is not None and not conditional:
+        raise ValueError(f"labels were given to {type(generator).__name__}, an unconditional generator (its forward "
+                         "takes only z); drop labels=... or use a conditional model (e.g. medgan_nb.models.conditional)")
+    if critic_conditional and not conditional:
+        raise ValueError(f"{type(discriminator).__name__} takes a condition but {type(generator).__name__} does not; "
+                         "pair a conditional discriminator with a conditional generator")
+    labels = labels if labels is not None else (data_labels if conditional else None)
+    if conditional and labels is None:
+        raise ValueError(f"{type(generator).__name__}.forward takes class labels (or masks) but none were given; "
+                         "pass a dataset with .labels (e.g. load_dataset(...)), labels=..., or an unconditional generator")
+    if labels is not None:
+        labels = _as_condition(labels, n_images)
+        _check_class_range(labels, generator)
+    return labels, conditional, critic_conditional
+
+
+def _place_data(images: Tensor, labels: Tensor | None, device: torch.device) -> tuple[Tensor, Tensor | None]:
+    """Return (images, labels) moved to the device once when they fit, else pinned in memory, copied batch by batch."""
+    if device.type == "cuda" and images.numel() * 4 > 0.4 * torch.cuda.mem_get_info(device)[0]:
+        images = images.pin_memory()
+    else:
+        images = images.to(device)
+    return images, (labels.to(images.device) if labels is not None else None)
+
+
+def _place_models(generator: nn.Module, discriminator: nn.Module, device: torch.device,
+                  memory_format: torch.memory_format, distributed: _Distributed) -> tuple[nn.Module, nn.Module]:
+    """Return (G, D) as the forward passes call them: on the device, training, in DDP across several processes."""
+    generator.to(device=device, memory_format=memory_format).train()
+    discriminator.to(device=device, memory_format=memory_format).train()
+    if distributed.world_size == 1:
+        return generator, discriminator
+    device_ids = [device.index] if device.type == "cuda" else None
+    return (nn.parallel.DistributedDataParallel(generator, device_ids=device_ids),
+            nn.parallel.DistributedDataParallel(discriminator, device_ids=device_ids))
+
+
+def _fixed_inputs(config: TrainConfig, generator: nn.Module, labels: Tensor | None,
+                  latent_dim: int) -> tuple[Tensor, Tensor | None]:
+    """Return the noise (and conditions) of every sample grid, drawn from their own seeded generators."""
+    fixed_noise = torch.randn(config.n_samples, latent_dim, generator=torch.Generator().manual_seed(config.seed))
+    if labels is None:
+        return fixed_noise, None
+    if labels.dim() == 1:  # classes: every class in turn
+        n_classes = getattr(generator, "num_classes", None) or int(labels.max()) + 1
+        return fixed_noise, torch.arange(config.n_samples) % n_classes
+    # masks or source images: a fixed random choice from the data
+    chosen = torch.randint(len(labels), (config.n_samples,), generator=torch.Generator().manual_seed(config.seed))
+    return fixed_noise, labels[chosen.to(labels.device)].cpu()
+
+
+@dataclass
+class _Run:
+    """Everything one call of train_gan works on: settings, data, models, optimisers, counters and history."""
+
+    config: TrainConfig
+    distributed: _Distributed
+    device: torch.device
+    total_steps: int
+    images: Tensor  # the whole data set, on the device when it fits
+    labels: Tensor | None  # the condition of every image (class labels, masks or source images), or None
+    conditional: bool  # G's forward takes the condition
+    critic_conditional: bool  # D's does too
+    loss_d_fn: Callable[[Tensor, Tensor], Tensor]
+    loss_g_fn: Callable[[Tensor], Tensor]
+    d_output: str  # "probability" (sigma(D(x)) is P(real): BCE) or "raw"
+    augment: Callable[[Tensor], Tensor]
+    autocast_dtype: torch.dtype | None  # None: full precision
+    memory_format: torch.memory_format
+    generator: nn.Module  # what the forward passes call: the model, or its DistributedDataParallel wrapper
+    discriminator: nn.Module
+    generator_module: nn.Module  # the plain models: their parameters, hooks and checkpoints
+    critic_module: nn.Module
+    optimizer_g: torch.optim.Optimizer
+    optimizer_d: torch.optim.Optimizer
+    scaler_g: torch.amp.GradScaler  # a no-op unless fp16
+    scaler_d: torch.amp.GradScaler
+    ema: GeneratorEMA | None
+    batch_order: BatchOrder
+    latent_dim: int
+    fixed_noise: Tensor
+    fixed_labels: Tensor | None
+    history: History
+    checkpoint_path: Path | None
+    samples: list[tuple[int, Tensor]] = field(default_factory=list)
+    last_checkpoint: Path | None = None
+    start_step: int = 0
+    previous_seconds: float = 0.0  # the training time of the run this one resumes
+    checkpoint_step: int = 0  # the step of the last checkpoint written
+    started: float = 0.0  # time.perf_counter() when the loop began
+    last_log_time: float = 0.0
+    last_log_step: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        """Return whether this process logs, samples and writes checkpoints (rank 0)."""
+        return self.distributed.is_main
+
+    @property
+    def local_batch(self) -> int:
+        """Return this process's share of a batch."""
+        return self.config.batch_size // self.distributed.world_size
+
+    @property
+    def images_per_step(self) -> int:
+        """Return the real images one generator step reads, over all processes."""
+        return self.config.batch_size * self.config.n_critic
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """Return the mixed-precision context of the forward passes (a no-op in full precision)."""
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
+
+    def next_batch(self) -> tuple[Tensor, Tensor | None]:
+        """Return this process's slice of the next batch: real images and their conditions (or None)."""
+        indices = self.batch_order.next()[self.distributed.rank :: self.distributed.world_size]
+        real = self.images[indices.to(self.images.device)].to(self.device, non_blocking=True)
+        real = real.contiguous(memory_format=self.memory_format)
+        return real, (self.labels[indices.to(self.labels.device)].to(self.device) if self.labels is not None else None)
+
+    def ema_generator(self, step: int) -> nn.Module:
+        """Return the EMA copy with batch-norm statistics recomputed for its weights (its own random numbers)."""
+        rng = torch.Generator().manual_seed(self.config.seed * 1_000_003 + step)  # leaves the training RNG untouched
+
+        def draw_inputs() -> tuple[Tensor, ...]:
+            z = torch.randn(self.local_batch, self.latent_dim, generator=rng).to(self.device)
+            if self.labels is None:
+                return (z,)
+            chosen = torch.randint(len(self.labels), (self.local_batch,), generator=rng)
+            return z, self.labels[chosen.to(self.labels.device)].to(self.device)
+
+        return self.ema.refresh(draw_inputs)
+
+    def take_samples(self, step: int) -> None:
+        """Keep a grid of the fixed noise drawn by the EMA copy (by G when there is none)."""
+        model = self.ema_generator(step) if self.ema is not None else self.generator_module
+        self.samples.append((step, sample_images(model, self.fixed_noise, self.fixed_labels)))
+
+    def write_checkpoint(self, step: int) -> None:
+        """Save (atomically) everything an exact resume needs, and remember the file and its step."""
+        self.last_checkpoint = save_checkpoint(self.checkpoint_path, {
+            "format": CHECKPOINT_FORMAT, "step": step,
+            "architecture": {"generator": describe(self.generator_module), "discriminator": describe(self.critic_module)},
+            "generator": self.generator_module.state_dict(), "discriminator": self.critic_module.state_dict(),
+            "ema_generator": self.ema.module.state_dict() if self.ema is not None else None,
+            "ema_updates": self.ema.updates if self.ema is not None else 0,
+            "optimizer_g": self.optimizer_g.state_dict(), "optimizer_d": self.optimizer_d.state_dict(),
+            "scaler_g": self.scaler_g.state_dict(), "scaler_d": self.scaler_d.state_dict(),
+            "batch_order": self.batch_order.state_dict(), "random": random_states(),
+            "history": self.history.as_dict(), "samples": self.samples,
+            "fixed_noise": self.fixed_noise, "fixed_labels": self.fixed_labels, "config": self.config.as_dict(),
+        })
+        self.checkpoint_step = step
+
+    def train_state(self) -> TrainState:
+        """Return what callbacks see: it shares this run's history and samples; the loop sets its step."""
+        return TrainState(self.start_step, self.total_steps, self.config, self.generator_module, self.critic_module,
+                          self.ema.module if self.ema is not None else None, self.history, self.samples,
+                          self.fixed_noise, self.fixed_labels, self.device, self.distributed.rank, self.last_checkpoint)
+
+
+def _set_up(generator: nn.Module, discriminator: nn.Module, data: Any, config: TrainConfig, labels: Any) -> _Run:
+    """Return a run ready to train: devices, checked data and condition, models, optimisers, EMA, AMP scalers."""
+    distributed = _init_distributed()
+    device = _run_device(config, distributed)
+    images, data_labels = _images_and_labels(data)
+    check_config(config, len(images), distributed.world_size)
+    total_steps = config.total_steps(len(images))
+    loss_d_fn, loss_g_fn = get_loss(config.loss)
+    d_output = "probability" if loss_d_fn is bce_discriminator_loss else "raw"  # sigma(D(x)) is P(real) only for BCE
+    labels, conditional, critic_conditional = _condition(generator, discriminator, labels, data_labels, len(images))
+    augment = _resolve_augment(config.augment)
+    autocast_dtype, fp16_scaling = _resolve_amp(config.amp, device, stacklevel=4)  # warns at train_gan's caller
+    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+    seed_everything(config.seed + distributed.rank)  # noise z differs between processes
+    images, labels = _place_data(images, labels, device)
+    wrapped_g, wrapped_d = _place_models(generator, discriminator, device, memory_format, distributed)
+    optimizer_g = make_optimizer(config, generator.parameters(), config.lr_g)
+    optimizer_d = make_optimizer(config, discriminator.parameters(), config.lr_d)
+    scaler_g = torch.amp.GradScaler(device.type, enabled=fp16_scaling)  # a no-op unless fp16
+    scaler_d = torch.amp.GradScaler(device.type, enabled=fp16_scaling)
+    ema = GeneratorEMA(generator, config.ema_decay) if config.ema_decay is not None else None
+    batch_order = BatchOrder(len(images), config.batch_size, config.seed)
+    latent_dim = getattr(generator, "latent_dim", None)
+    if latent_dim is None:
+        raise ValueError(f"{type(generator).__name__} needs a .latent_dim attribute (the size of z)")
+    fixed_noise, fixed_labels = _fixed_inputs(config, generator, labels, latent_dim)
+    checkpoint_path = Path(config.checkpoint_dir) / CHECKPOINT_NAME if config.checkpoint_dir else None
+    if checkpoint_path is not None and distributed.is_main:
+        remove_stale_temporaries(checkpoint_path.parent)  # half-written files of killed runs
+    return _Run(
+        config=config, distributed=distributed, device=device, total_steps=total_steps, images=images,
+        labels=labels, conditional=conditional, critic_conditional=critic_conditional, loss_d_fn=loss_d_fn,
+        loss_g_fn=loss_g_fn, d_output=d_output, augment=augment, autocast_dtype=autocast_dtype,
+        memory_format=memory_format, generator=wrapped_g, discriminator=wrapped_d, generator_module=generator,
+        critic_module=discriminator, optimizer_g=optimizer_g, optimizer_d=optimizer_d, scaler_g=scaler_g,
+        scaler_d=scaler_d, ema=ema, batch_order=batch_order, latent_dim=latent_dim, fixed_noise=fixed_noise,
+        fixed_labels=fixed_labels, history=History(d_output=d_output), checkpoint_path=checkpoint_path,
+    )
+
+
+# ----------------------------------------------------------------------------
+# Resume from a checkpoint
+# ----------------------------------------------------------------------------
+
+def _resume(run: _Run, resume: str | Path) -> None:
+    """Continue ``run`` from a checkpoint: weights, optimisers, EMA, scalers, batch order, random states, history."""
+    saved = load_checkpoint(resume, run.generator_module, run.critic_module, None, run.optimizer_g, run.optimizer_d)
+    run.start_step = int(saved["step"])
+    if run.ema is not None and saved.get("ema_generator") is not None:
+        load_module_weights("generator", run.ema.module, saved["architecture"]["generator"], saved["ema_generator"],
+                            Path(resume))
+        run.ema.set_updates(int(saved["ema_updates"]))
+    run.scaler_g.load_state_dict(saved["scaler_g"])
+    run.scaler_d.load_state_dict(saved["scaler_d"])
+    run.batch_order.load_state_dict(saved["batch_order"])
+    set_random_states(saved["random"])
+    if run.distributed.world_size > 1:  # one saved state for all processes: give each its own noise again
+        torch.manual_seed(run.config.seed + 1000 * run.distributed.rank + run.start_step)
+    run.history = History(saved["history"], d_output=run.d_output)
+    run.samples = [(int(s), t) for s, t in saved["samples"]]
+    run.previous_seconds = run.history["seconds"][-1] if len(run.history) else 0.0
+    run.last_checkpoint = Path(resume) if Path(resume).is_file() else Path(resume) / CHECKPOINT_NAME
+
+
+# ----------------------------------------------------------------------------
+# One step: n_critic discriminator updates, one generator update, bookkeeping
+# ----------------------------------------------------------------------------
+
+@dataclass
+class _Step:
+    """The tensors of one generator step: the last critic update's batch and outputs, then the generator's loss."""
+
+    step: int
+    real: Tensor
+    real_labels: Tensor | None
+    z: Tensor
+    fake: Tensor  # G(z) of the last critic update, with gradients into G: reused by the generator update
+    critic_condition: tuple[Tensor, ...]  # (labels,) when D takes them, else ()
+    real_logits: Tensor
+    fake_logits: Tensor
+    loss_d: Tensor
+    grad_norm_d: float = float("nan")  # measured on logged steps only
+    loss_g: Tensor | None = None
+    extra_terms: dict[str, Tensor] = field(default_factory=dict)
+    grad_norm_g: float = float("nan")
+
+
+def _backward_and_step(loss: Tensor, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+                       module: nn.Module, measure: bool) -> float:
+    """Back-propagate ``loss`` and step ``optimizer``; return the gradient norm when ``measure``, else NaN."""
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    grad_norm = float("nan")
+    if measure:
+        scaler.unscale_(optimizer)  # the norm of the true gradients, not of the fp16-scaled ones
+        grad_norm = _grad_norm(module.parameters())
+    scaler.step(optimizer)
+    scaler.update()
+    return grad_norm
+
+
+def _critic_loss(run: _Run, step: int, critic_iteration: int, real: Tensor, fake: Tensor,
+                 critic_condition: tuple[Tensor, ...]) -> tuple[Tensor, Tensor, Tensor]:
+    """Return (D(x), D(G(z)), L_D = loss_d(D(x), D(G(z))) [+ gradient penalty] [+ lazy R1]) under autocast."""
+    config = run.config
+    critic_update = (step - 1) * config.n_critic + critic_iteration  # counts from 0
+    with run.autocast():
+        real_seen, fake_seen = run.augment(real), run.augment(fake.detach())
+        real_logits = run.discriminator(real_seen, *critic_condition)  # D(x)
+        fake_logits = run.discriminator(fake_seen, *critic_condition)  # D(G(z)); no gradient into G
+        loss_d = run.loss_d_fn(real_logits, fake_logits)
+        if config.gp_weight > 0:  # + lambda E[(||grad D(x_hat)|| - 1)^2]
+            loss_d = loss_d + config.gp_weight * gradient_penalty(run.critic_module, real_seen, fake_seen,
+                                                                  *critic_condition)
+        if config.r1_gamma > 0 and critic_update % config.r1_every == 0:
+            # + gamma/2 E[||grad_x D(x)||^2], every r1_every-th update weighted by r1_every (lazy R1)
+            loss_d = loss_d + config.r1_gamma / 2 * config.r1_every * r1_penalty(
+                run.critic_module, real_seen, *critic_condition)
+    return real_logits, fake_logits, loss_d
+
+
+def _critic_update(run: _Run, step: int, critic_iteration: int, measure: bool) -> _Step:
+    """Take one discriminator update on a fresh batch and fresh z; return the batch, G(z) and D's outputs."""
+    config = run.config
+    real, real_labels = run.next_batch()
+    z = torch.randn(run.local_batch, run.latent_dim, device=run.device)  # z ~ N(0, I)
+    condition = (real_labels,) if run.conditional else ()  # fakes get the real batch's classes (or masks)
+    critic_condition = condition if run.critic_conditional else ()
+    last_iteration = critic_iteration == config.n_critic - 1
+    with torch.set_grad_enabled(last_iteration), run.autocast():  # the last G(z) is reused for G's step
+        fake = run.generator(z, *condition)  # G(z)
+    real_logits, fake_logits, loss_d = _critic_loss(run, step, critic_iteration, real, fake, critic_condition)
+    _check_finite(loss_d, "discriminator", step, run.last_checkpoint)
+    grad_norm_d = _backward_and_step(loss_d, run.optimizer_d, run.scaler_d, run.critic_module,
+                                     measure and last_iteration)
+    if config.weight_clip is not None:  # WGAN: w <- clip(w, -c, c) keeps D roughly 1-Lipschitz
+        with torch.no_grad():
+            for parameter in run.critic_module.parameters():
+                parameter.clamp_(-config.weight_clip, config.weight_clip)
+    return _Step(step, real, real_labels, z, fake, critic_condition, real_logits, fake_logits, loss_d, grad_norm_d)
+
+
+def _generator_update(run: _Run, batch: _Step, measure: bool) -> None:
+    """Take one generator update on L_G = loss_g(D(G(z))) [+ extra terms] with the last critic update's G(z)."""
+    config = run.config
+    run.critic_module.requires_grad_(False)  # D's weights are constants here: half of D's backward is skipped
+    with run.autocast():
+        loss_g = run.loss_g_fn(run.critic_module(run.augment(batch.fake), *batch.critic_condition))  # the updated D
+        if config.generator_loss is not None:
+            terms = config.generator_loss(GeneratorBatch(
+                fake=batch.fake, real=batch.real, z=batch.z, condition=batch.real_labels if run.conditional else None,
+                generator=run.generator_module, discriminator=run.critic_module, step=batch.step))
+            batch.extra_terms = terms if isinstance(terms, dict) else {"extra": terms}
+            for term in batch.extra_terms.values():
+                loss_g = loss_g + term
+    run.critic_module.requires_grad_(True)
+    _check_finite(loss_g, "generator", batch.step, run.last_checkpoint)
+    batch.loss_g = loss_g
+    batch.grad_norm_g = _backward_and_step(loss_g, run.optimizer_g, run.scaler_g, run.generator_module, measure)
+    if run.ema is not None:  # G_ema <- beta_t G_ema + (1 - beta_t) G
+        run.ema.update(run.generator_module)
+
+
+def _record(run: _Run, batch: _Step, progress: Any) -> None:
+    """Append the step's losses, D outputs, gradient norms and speed to the history; show them on the progress bar."""
+    now = time.perf_counter()
+    speed = (batch.step - run.last_log_step) * run.images_per_step / max(now - run.last_log_time, 1e-9)
+    d_real, d_fake = batch.real_logits.detach().float(), batch.fake_logits.detach().float()
+    if run.d_output == "probability":
+        d_real, d_fake = torch.sigmoid(d_real), torch.sigmoid(d_fake)
+    history = run.history
+    history.append(step=batch.step, loss_d=float(batch.loss_d.detach()), loss_g=float(batch.loss_g.detach()),
+                   d_real=float(d_real.mean()), d_fake=float(d_fake.mean()),
+                   grad_norm_g=batch.grad_norm_g, grad_norm_d=batch.grad_norm_d,
+                   seconds=run.previous_seconds + now - run.started, images_per_second=speed,
+                   **{f"loss_{name}": float(term.detach()) for name, term in batch.extra_terms.items()})
+    run.last_log_time, run.last_log_step = now, batch.step
+    progress.set_postfix({"loss_D": f"{history['loss_d'][-1]:.3f}", "loss_G": f"{history['loss_g'][-1]:.3f}",
+                          "D(x)": f"{history['d_real'][-1]:.2f}",
+                          "D(G(z))": f"{history['d_fake'][-1]:.2f}", "img/s": f"{speed:.0f}"},
+                         refresh=False)
+
+
+def _end_step(run: _Run, step: int, state: TrainState, callbacks: Iterable[Callable[[int, TrainState], None]]) -> bool:
+    """Take samples and write a checkpoint when due, call the callbacks; return whether training stops here."""
+    config, is_main = run.config, run.is_main
+    if is_main and config.sample_every and (step % config.sample_every == 0 or step == run.total_steps):
+        run.take_samples(step)
+    if is_main and run.checkpoint_path is not None and (
+        (config.checkpoint_every and step % config.checkpoint_every == 0) or step == run.total_steps
+    ):
+        run.write_checkpoint(step)
+    state.step, state.checkpoint = step, run.last_checkpoint
+    if is_main:
+        for callback in callbacks:
+            callback(step, state)
+    if run.distributed.world_size > 1:  # a stop requested on rank 0 stops every process
+        state.stop = _any_process(state.stop, run.device)
+    if state.stop and is_main and run.checkpoint_path is not None and run.checkpoint_step != step:
+        run.write_checkpoint(step)  # a callback asked to end here: keep a checkpoint of this step
+    return state.stop
+
+
+def _result(run: _Run, step: int) -> TrainResult:
+    """Return what train_gan hands back after ``step``: models, EMA copy, history, samples, checkpoint and speed."""
+    seconds = time.perf_counter() - run.started
+    trained = step - run.start_step
+    return TrainResult(
+        generator=run.generator_module,
+        discriminator=run.critic_module,
+        ema_generator=run.ema_generator(step) if run.ema is not None else None,
+        history=run.history,
+        samples=run.samples,
+        checkpoint=run.last_checkpoint if run.is_main else None,
+        images_per_second=trained * run.images_per_step / seconds if trained else 0.0,
+        steps=step,
+        seconds=seconds,
+    )
+
+
+# ----------------------------------------------------------------------------
 # The engine
 # ----------------------------------------------------------------------------
 
@@ -286,270 +686,37 @@ def train_gan(
     to continue from.
     """
     config = config or TrainConfig()
-    # --- setup: processes, device, data, models, optimisers ---------------------------
-    distributed = _init_distributed()
-    if distributed.world_size > 1 and torch.cuda.is_available() and config.device in (None, "cuda", "auto"):
-        device = torch.device("cuda", distributed.local_rank)
-        torch.cuda.set_device(device)
-    else:
-        device = pick_device(config.device)
-    images, data_labels = _images_and_labels(data)
-    check_config(config, len(images), distributed.world_size)
-    total_steps = config.total_steps(len(images))
-    loss_d_fn, loss_g_fn = get_loss(config.loss)
-    d_output = "probability" if loss_d_fn is bce_discriminator_loss else "raw"  # sigma(D(x)) is P(real) only for BCE
-    conditional, critic_conditional = takes_labels(generator), takes_labels(discriminator)
-    if labels is not None and not conditional:
-        raise ValueError(f"labels were given to {type(generator).__name__}, an unconditional generator (its forward "
-                         "takes only z); drop labels=... or use a conditional model (e.g. medgan_nb.models.conditional)")
-    if critic_conditional and not conditional:
-        raise ValueError(f"{type(discriminator).__name__} takes a condition but {type(generator).__name__} does not; "
-                         "pair a conditional discriminator with a conditional generator")
-    labels = labels if labels is not None else (data_labels if conditional else None)
-    if conditional and labels is None:
-        raise ValueError(f"{type(generator).__name__}.forward takes class labels (or masks) but none were given; "
-                         "pass a dataset with .labels (e.g. load_dataset(...)), labels=..., or an unconditional generator")
-    if labels is not None:
-        labels = _as_condition(labels, len(images))
-        _check_class_range(labels, generator)
-    augment = _resolve_augment(config.augment)
-    autocast_dtype, fp16_scaling = _resolve_amp(config.amp, device)
-    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
-    seed_everything(config.seed + distributed.rank)  # noise z differs between processes
-
-    # the data set moves to the device once when it fits (else batches are copied from pinned memory)
-    if device.type == "cuda" and images.numel() * 4 > 0.4 * torch.cuda.mem_get_info(device)[0]:
-        images = images.pin_memory()
-    else:
-        images = images.to(device)
-    labels = labels.to(images.device) if labels is not None else None
-
-    generator.to(device=device, memory_format=memory_format).train()
-    discriminator.to(device=device, memory_format=memory_format).train()
-    generator_module, critic_module = generator, discriminator  # the plain models (used outside DDP)
-    if distributed.world_size > 1:
-        device_ids = [device.index] if device.type == "cuda" else None
-        generator = nn.parallel.DistributedDataParallel(generator, device_ids=device_ids)
-        discriminator = nn.parallel.DistributedDataParallel(discriminator, device_ids=device_ids)
-    optimizer_g = make_optimizer(config, generator_module.parameters(), config.lr_g)
-    optimizer_d = make_optimizer(config, critic_module.parameters(), config.lr_d)
-    scaler_g = torch.amp.GradScaler(device.type, enabled=fp16_scaling)  # a no-op unless fp16
-    scaler_d = torch.amp.GradScaler(device.type, enabled=fp16_scaling)
-    ema = GeneratorEMA(generator_module, config.ema_decay) if config.ema_decay is not None else None
-
-    def autocast():
-        if autocast_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=device.type, dtype=autocast_dtype)
-
-    batch_order = BatchOrder(len(images), config.batch_size, config.seed)
-    local_batch = config.batch_size // distributed.world_size
-    latent_dim = getattr(generator_module, "latent_dim", None)
-    if latent_dim is None:
-        raise ValueError(f"{type(generator_module).__name__} needs a .latent_dim attribute (the size of z)")
-    fixed_noise = torch.randn(config.n_samples, latent_dim, generator=torch.Generator().manual_seed(config.seed))
-    fixed_labels = None
-    if conditional and labels.dim() == 1:  # classes: every class in turn
-        n_classes = getattr(generator_module, "num_classes", None) or int(labels.max()) + 1
-        fixed_labels = torch.arange(config.n_samples) % n_classes
-    elif conditional:  # masks or source images: a fixed random choice from the data
-        chosen = torch.randint(len(labels), (config.n_samples,), generator=torch.Generator().manual_seed(config.seed))
-        fixed_labels = labels[chosen.to(labels.device)].cpu()
-    history = History(d_output=d_output)
-    samples: list[tuple[int, Tensor]] = []
-    checkpoint_path = Path(config.checkpoint_dir) / CHECKPOINT_NAME if config.checkpoint_dir else None
-    if checkpoint_path is not None and distributed.is_main:
-        remove_stale_temporaries(checkpoint_path.parent)  # half-written files of killed runs
-    last_checkpoint: Path | None = None
-    start_step, previous_seconds = 0, 0.0
-
-    # --- resume: weights, optimisers, random states, batch order, history --------------
+    run = _set_up(generator, discriminator, data, config, labels)
     if resume is not None:
-        saved = load_checkpoint(resume, generator_module, critic_module, None, optimizer_g, optimizer_d)
-        start_step = int(saved["step"])
-        if ema is not None and saved.get("ema_generator") is not None:
-            load_module_weights("generator", ema.module, saved["architecture"]["generator"], saved["ema_generator"],
-                                Path(resume))
-            ema.set_updates(int(saved["ema_updates"]))
-        scaler_g.load_state_dict(saved["scaler_g"])
-        scaler_d.load_state_dict(saved["scaler_d"])
-        batch_order.load_state_dict(saved["batch_order"])
-        set_random_states(saved["random"])
-        if distributed.world_size > 1:  # one saved state for all processes: give each its own noise again
-            torch.manual_seed(config.seed + 1000 * distributed.rank + start_step)
-        history = History(saved["history"], d_output=d_output)
-        samples = [(int(s), t) for s, t in saved["samples"]]
-        previous_seconds = history["seconds"][-1] if len(history) else 0.0
-        last_checkpoint = Path(resume) if Path(resume).is_file() else Path(resume) / CHECKPOINT_NAME
-
-    def next_batch() -> tuple[Tensor, Tensor | None]:
-        indices = batch_order.next()[distributed.rank :: distributed.world_size]  # this process's slice
-        real = images[indices.to(images.device)].to(device, non_blocking=True)
-        real = real.contiguous(memory_format=memory_format)
-        return real, (labels[indices.to(labels.device)].to(device) if labels is not None else None)
-
-    def ema_generator(step: int) -> nn.Module:
-        """The EMA copy with batch-norm statistics recomputed for its weights (its own random numbers)."""
-        rng = torch.Generator().manual_seed(config.seed * 1_000_003 + step)  # leaves the training RNG untouched
-
-        def draw_inputs() -> tuple[Tensor, ...]:
-            z = torch.randn(local_batch, latent_dim, generator=rng).to(device)
-            if labels is None:
-                return (z,)
-            chosen = torch.randint(len(labels), (local_batch,), generator=rng)
-            return z, labels[chosen.to(labels.device)].to(device)
-
-        return ema.refresh(draw_inputs)
-
-    def write_checkpoint(step: int) -> Path:
-        return save_checkpoint(checkpoint_path, {
-            "format": CHECKPOINT_FORMAT, "step": step,
-            "architecture": {"generator": describe(generator_module), "discriminator": describe(critic_module)},
-            "generator": generator_module.state_dict(), "discriminator": critic_module.state_dict(),
-            "ema_generator": ema.module.state_dict() if ema is not None else None,
-            "ema_updates": ema.updates if ema is not None else 0,
-            "optimizer_g": optimizer_g.state_dict(), "optimizer_d": optimizer_d.state_dict(),
-            "scaler_g": scaler_g.state_dict(), "scaler_d": scaler_d.state_dict(),
-            "batch_order": batch_order.state_dict(), "random": random_states(),
-            "history": history.as_dict(), "samples": samples,
-            "fixed_noise": fixed_noise, "fixed_labels": fixed_labels, "config": config.as_dict(),
-        })
-
-    def take_samples(step: int) -> None:
-        model = ema_generator(step) if ema is not None else generator_module
-        samples.append((step, sample_images(model, fixed_noise, fixed_labels)))
-
-    state = TrainState(start_step, total_steps, config, generator_module, critic_module,
-                       ema.module if ema is not None else None, history, samples, fixed_noise, fixed_labels,
-                       device, distributed.rank, last_checkpoint)
-    is_main = distributed.is_main
-    if is_main and config.sample_every and start_step == 0:
-        take_samples(0)
+        _resume(run, resume)
+    state = run.train_state()
+    if run.is_main and config.sample_every and run.start_step == 0:
+        run.take_samples(0)
     from tqdm.auto import tqdm
 
-    progress = tqdm(total=total_steps, initial=start_step, desc="train_gan", unit="step",
-                    disable=not (config.progress and is_main), dynamic_ncols=True)
-    started = last_log_time = time.perf_counter()
-    images_per_step = config.batch_size * config.n_critic
-    last_log_step = checkpoint_step = step = start_step
-    grad_norm_g = grad_norm_d = float("nan")
+    progress = tqdm(total=run.total_steps, initial=run.start_step, desc="train_gan", unit="step",
+                    disable=not (config.progress and run.is_main), dynamic_ncols=True)
+    run.started = run.last_log_time = time.perf_counter()
+    run.last_log_step = run.checkpoint_step = step = run.start_step
     try:
-        for step in range(start_step + 1, total_steps + 1):
-            measure = step % config.log_every == 0 or step == total_steps
+        for step in range(run.start_step + 1, run.total_steps + 1):
+            measure = step % config.log_every == 0 or step == run.total_steps  # a history record at this step
             if config.schedule is not None:  # e.g. progressive growing: resolution and fade-in for this step
-                config.schedule(step, total_steps, generator_module, critic_module)
-
-            # ---- 1. discriminator: n_critic updates on  L_D = loss_d(D(x), D(G(z))) [+ penalties]
-            for critic_iteration in range(config.n_critic):
-                real, real_labels = next_batch()
-                z = torch.randn(local_batch, latent_dim, device=device)  # z ~ N(0, I)
-                condition = (real_labels,) if conditional else ()  # fakes get the real batch's classes (or masks)
-                critic_condition = condition if critic_conditional else ()
-                last_iteration = critic_iteration == config.n_critic - 1
-                critic_update = (step - 1) * config.n_critic + critic_iteration  # counts from 0
-                lazy_r1 = config.r1_gamma > 0 and critic_update % config.r1_every == 0
-                with torch.set_grad_enabled(last_iteration), autocast():  # the last G(z) is reused for G's step
-                    fake = generator(z, *condition)  # G(z)
-                with autocast():
-                    real_seen, fake_seen = augment(real), augment(fake.detach())
-                    real_logits = discriminator(real_seen, *critic_condition)  # D(x)
-                    fake_logits = discriminator(fake_seen, *critic_condition)  # D(G(z)); no gradient into G
-                    loss_d = loss_d_fn(real_logits, fake_logits)
-                    if config.gp_weight > 0:  # + lambda E[(||grad D(x_hat)|| - 1)^2]
-                        loss_d = loss_d + config.gp_weight * gradient_penalty(critic_module, real_seen, fake_seen,
-                                                                              *critic_condition)
-                    if lazy_r1:  # + gamma/2 E[||grad_x D(x)||^2], every r1_every-th update weighted by r1_every
-                        loss_d = loss_d + config.r1_gamma / 2 * config.r1_every * r1_penalty(
-                            critic_module, real_seen, *critic_condition)
-                _check_finite(loss_d, "discriminator", step, last_checkpoint)
-                optimizer_d.zero_grad(set_to_none=True)
-                scaler_d.scale(loss_d).backward()
-                if measure and last_iteration:
-                    scaler_d.unscale_(optimizer_d)
-                    grad_norm_d = _grad_norm(critic_module.parameters())
-                scaler_d.step(optimizer_d)
-                scaler_d.update()
-                if config.weight_clip is not None:  # WGAN: w <- clip(w, -c, c) keeps D roughly 1-Lipschitz
-                    with torch.no_grad():
-                        for parameter in critic_module.parameters():
-                            parameter.clamp_(-config.weight_clip, config.weight_clip)
-
-            # ---- 2. generator: one update on  L_G = loss_g(D(G(z))) [+ extra terms]  with the last G(z)
-            critic_module.requires_grad_(False)  # D's weights are constants here: half of D's backward is skipped
-            extra_terms: dict[str, Tensor] = {}
-            with autocast():
-                loss_g = loss_g_fn(critic_module(augment(fake), *critic_condition))  # scored by the updated D
-                if config.generator_loss is not None:
-                    terms = config.generator_loss(GeneratorBatch(
-                        fake=fake, real=real, z=z, condition=real_labels if conditional else None,
-                        generator=generator_module, discriminator=critic_module, step=step))
-                    extra_terms = terms if isinstance(terms, dict) else {"extra": terms}
-                    for term in extra_terms.values():
-                        loss_g = loss_g + term
-            critic_module.requires_grad_(True)
-            _check_finite(loss_g, "generator", step, last_checkpoint)
-            optimizer_g.zero_grad(set_to_none=True)
-            scaler_g.scale(loss_g).backward()
-            if measure:
-                scaler_g.unscale_(optimizer_g)
-                grad_norm_g = _grad_norm(generator_module.parameters())
-            scaler_g.step(optimizer_g)
-            scaler_g.update()
-            if ema is not None:  # G_ema <- beta_t G_ema + (1 - beta_t) G
-                ema.update(generator_module)
-
-            # ---- 3. bookkeeping: history, progress bar, samples, checkpoint, callbacks
-            if measure:
-                now = time.perf_counter()
-                speed = (step - last_log_step) * images_per_step / max(now - last_log_time, 1e-9)
-                d_real, d_fake = real_logits.detach().float(), fake_logits.detach().float()
-                if d_output == "probability":
-                    d_real, d_fake = torch.sigmoid(d_real), torch.sigmoid(d_fake)
-                history.append(step=step, loss_d=float(loss_d.detach()), loss_g=float(loss_g.detach()),
-                               d_real=float(d_real.mean()), d_fake=float(d_fake.mean()),
-                               grad_norm_g=grad_norm_g, grad_norm_d=grad_norm_d,
-                               seconds=previous_seconds + now - started, images_per_second=speed,
-                               **{f"loss_{name}": float(term.detach()) for name, term in extra_terms.items()})
-                last_log_time, last_log_step = now, step
-                progress.set_postfix({"loss_D": f"{history['loss_d'][-1]:.3f}", "loss_G": f"{history['loss_g'][-1]:.3f}",
-                                      "D(x)": f"{history['d_real'][-1]:.2f}",
-                                      "D(G(z))": f"{history['d_fake'][-1]:.2f}", "img/s": f"{speed:.0f}"},
-                                     refresh=False)
+                config.schedule(step, run.total_steps, run.generator_module, run.critic_module)
+            for critic_iteration in range(config.n_critic):  # 1. the discriminator (critic)
+                batch = _critic_update(run, step, critic_iteration, measure)
+            _generator_update(run, batch, measure)  # 2. the generator, with the last critic update's G(z)
+            if measure:  # 3. bookkeeping: history and progress bar, then samples, checkpoint, callbacks
+                _record(run, batch, progress)
             progress.update(1)
-            if is_main and config.sample_every and (step % config.sample_every == 0 or step == total_steps):
-                take_samples(step)
-            if is_main and checkpoint_path is not None and (
-                (config.checkpoint_every and step % config.checkpoint_every == 0) or step == total_steps
-            ):
-                last_checkpoint, checkpoint_step = write_checkpoint(step), step
-            state.step, state.checkpoint = step, last_checkpoint
-            if is_main:
-                for callback in callbacks:
-                    callback(step, state)
-            if distributed.world_size > 1:  # a stop requested on rank 0 stops every process
-                state.stop = _any_process(state.stop, device)
-            if state.stop:  # a callback asked to end here: keep a checkpoint of this step
-                if is_main and checkpoint_path is not None and checkpoint_step != step:
-                    last_checkpoint, checkpoint_step = write_checkpoint(step), step
+            if _end_step(run, step, state, callbacks):
                 break
     except TrainingDiverged as diverged:
         # the bad update was never applied, but D may already have taken its step of the same generator step:
         # put both live models back to the last good checkpoint so what the caller holds is that state
         if diverged.checkpoint is not None:
-            load_checkpoint(diverged.checkpoint, generator_module, critic_module)
+            load_checkpoint(diverged.checkpoint, run.generator_module, run.critic_module)
         raise
     finally:
         progress.close()
-    seconds = time.perf_counter() - started
-    trained = step - start_step
-    return TrainResult(
-        generator=generator_module,
-        discriminator=critic_module,
-        ema_generator=ema_generator(step) if ema is not None else None,
-        history=history,
-        samples=samples,
-        checkpoint=last_checkpoint if is_main else None,
-        images_per_second=trained * images_per_step / seconds if trained else 0.0,
-        steps=step,
-        seconds=seconds,
-    )
+    return _result(run, step)
