@@ -26,7 +26,7 @@ import statistics
 
 import torch
 
-from medgan_nb.experiments.loss_zoo import LOSS_ZOO, train_family
+from medgan_nb.experiments.loss_zoo import LOSS_ZOO, train_zoo_member
 
 from common import interleaved, resolve_precision, timing_parser, write_json  # benchmarks/common.py
 
@@ -36,10 +36,10 @@ REFERENCE = "dcgan"
 def time_family(name: str, images: torch.Tensor, image_size: int, width: int, batch_size: int, steps: int,
                 device: str | None, amp: str) -> tuple[float, float]:
     """Return (seconds per generator step, images per second through D) of ``steps`` steps after a 1-step warm-up."""
-    options = dict(image_size=image_size, width=width, batch_size=batch_size, seed=0, device=device, amp=amp,
+    options = dict(width=width, batch_size=batch_size, seed=0, device=device, amp=amp,
                    progress=False)
-    train_family(name, images, steps=1, **options)  # warm-up: allocator, kernels, spectral norm's first iterations
-    result = train_family(name, images, steps=steps, **options)
+    train_zoo_member(name, images, steps=1, **options)  # warm-up: allocator, kernels, spectral norm's first iterations
+    result = train_zoo_member(name, images, steps=steps, **options)
     return result.seconds / steps, result.images_per_second
 
 

@@ -49,6 +49,18 @@ class NotebookRun:
             return extra[key]
         raise AttributeError(key)
 
+    def load(self, split: str, **phantom_options: Any):
+        """Return the ``split`` ("train", "val", "test") of the run's dataset as a LesionDataset.
+
+        On the phantom (no files) it renders ``n_images`` images drawn from the run's ``seed``, with
+        ``phantom_options`` (e.g. a class ``prior``) passed on; a real dataset is read from ``data_root``
+        at ``image_size`` and ``phantom_options`` do not apply (its files fix what it holds).
+        """
+        from .data import load_dataset
+
+        options = {"n": self.n_images, "seed": self.seed, **phantom_options} if self.dataset == "phantom" else {}
+        return load_dataset(self.dataset, root=self.data_root, size=self.image_size, split=split, **options)
+
     def describe(self) -> str:
         """Return a one-paragraph human summary of the run's settings."""
         knobs = {k: v for k, v in asdict(self).items() if k not in ("extra", "device", "output_dir")}

@@ -20,7 +20,7 @@ ALLOWED = {
     "viz": {"runtime", "data", "models", "metrics"},
     "widgets": {"runtime", "data", "models", "metrics", "viz"},
     "experiments": {"runtime", "data", "models", "losses", "augment", "train", "metrics", "viz", "widgets"},
-    "notebook": {"runtime"},
+    "notebook": {"runtime", "data"},  # NotebookRun.load reads the run's dataset
     "exercises": {"runtime"},
     "tools": {"runtime", "notebook"},  # maintainer tooling: papermill runner, baselines, student edition, Colab links
 }

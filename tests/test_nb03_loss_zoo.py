@@ -107,7 +107,7 @@ def _images(n: int, seed: int = 0) -> torch.Tensor:
     return torch.rand(n, 3, 32, 32, generator=torch.Generator().manual_seed(seed)) * 2 - 1
 
 
-TINY = dict(image_size=32, width=4, steps=3, batch_size=8, progress=False)
+TINY = dict(width=4, steps=3, batch_size=8, progress=False)
 
 
 def test_every_family_starts_from_the_same_generator_weights():
@@ -150,7 +150,7 @@ def test_discriminator_output_is_a_probability_for_bce_and_leaves_d_untouched():
 def test_monitor_records_train_and_heldout_outputs_every_k_steps():
     images, heldout = _images(24), _images(12, seed=2)
     monitor = DiscriminatorMonitor(images[:12], heldout, every=2)
-    loss_zoo.train_family("dcgan", images, callbacks=[monitor], **{**TINY, "steps": 5})
+    loss_zoo.train_zoo_member("dcgan", images, callbacks=[monitor], **{**TINY, "steps": 5})
     assert monitor.records["step"] == [2, 4, 5]  # every 2 steps and the last one
     assert all(0 < value < 1 for value in monitor.records["train"] + monitor.records["heldout"])
     assert monitor.final_gap == monitor.records["train"][-1] - monitor.records["heldout"][-1]

@@ -135,20 +135,21 @@ def test_chance_margin_and_label_verdict():
 def test_train_family_builds_the_models_for_the_datasets_own_classes():
     """A data set with 3 classes (not the phantom's 7) gets 3-class models; its labels reach both networks."""
     from medgan_nb.data import LesionDataset
+    from medgan_nb.experiments.families import train_family
 
     generator = torch.Generator().manual_seed(0)
     images = torch.rand(24, 3, 32, 32, generator=generator) * 2 - 1
     labels = torch.arange(24) % 3
     data = LesionDataset(images, labels, class_names=["benign", "malignant", "other"], name="three")
-    trained = cond.train_family("cgan", data, images[:12], labels[:12], image_size=32, budget="smoke", steps=2,
-                                batch_size=8)
+    trained = train_family("cgan", data, heldout=images[:12], heldout_labels=labels[:12], budget="smoke", steps=2,
+                           batch_size=8)
     assert trained.generator.num_classes == 3 and len(trained.result.history) == 2
     assert math.isfinite(trained.fd) and math.isfinite(trained.fd_untrained)
     with pytest.raises(ValueError, match=r"label\(s\) \[3\] outside the valid range 0..2"):
         cond.sample_classes(trained.generator, num_classes=4, n_per_class=1)
     with pytest.raises(ValueError, match=r"unknown GAN family 'bigan'; known families: .*biggan"):
-        cond.train_family("bigan", data, images[:12], labels[:12], image_size=32, budget="smoke", steps=2,
-                          batch_size=8)
+        train_family("bigan", data, heldout=images[:12], heldout_labels=labels[:12], budget="smoke", steps=2,
+                     batch_size=8)
 
 
 def test_the_exercises_have_solution_and_check_cells_and_an_open_question():

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from medgan_nb.models import BUDGETS, FAMILIES, build_family, family_settings, get_family
+from medgan_nb.models import FAMILIES, build_family, family_settings, get_family
+from medgan_nb.runtime import PROFILES
 from medgan_nb.train import TrainConfig, family_config
 
 
@@ -42,7 +43,7 @@ def test_settings_are_copies():
 def test_unknown_family_and_budget_name_the_choices():
     with pytest.raises(ValueError, match=r"unknown GAN family 'stylegan3'; known families: dcgan, lsgan"):
         get_family("stylegan3")
-    with pytest.raises(ValueError, match=r"unknown budget 'tpu'; choose one of " + ", ".join(BUDGETS)):
+    with pytest.raises(ValueError, match=r"unknown budget 'tpu'; choose one of " + ", ".join(PROFILES)):
         build_family("dcgan", budget="tpu")
 
 

@@ -9,10 +9,11 @@ A conditional GAN learns :math:`p(x \mid y)`; both players see the class
 
 This module runs the notebook's sections on the kit's pieces:
 
-* :func:`train_family` trains one registered family (``cgan``, ``projection``,
-  ``biggan``; :mod:`medgan_nb.models.conditional`) with the engine and measures
-  its Fréchet distance to held-out images *with the same class mix* (samples
-  drawn with the held-out labels), before and after training;
+* the notebook trains each registered family (``cgan``, ``projection``,
+  ``biggan``; :mod:`medgan_nb.models.conditional`) with the kit's one training
+  run, :func:`medgan_nb.experiments.families.train_family`, which measures its
+  Fréchet distance to held-out images *with the same class mix* (samples drawn
+  with the held-out labels), before and after training;
 * :func:`plot_class_grid` draws one row per class, several :math:`z` per row;
 * :func:`truncation_curve` sweeps the truncation threshold :math:`t`
   (:math:`z` from a normal truncated to :math:`[-t, t]`) and measures, in the
@@ -32,8 +33,7 @@ This module runs the notebook's sections on the kit's pieces:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -42,36 +42,13 @@ import torch
 from torch import nn
 
 from .. import viz
-from ..metrics.fid import features_of, frechet_distance, sample_generator
+from ..metrics.fid import features_of
 from ..metrics.uncertainty import NO_CLEAR_DIFFERENCE, Z, above_chance, pick_winner, proportion_se, share_se
-from ..models import build_family, get_family
 from ..models.conditional import truncated_noise
 from ..models.sampling import sample_images
-from ..train import TrainResult, family_config, train_gan
+from .families import FamilyRun
 
 CONDITIONAL_FAMILIES = ("cgan", "projection", "biggan")
-
-
-@dataclass
-class ConditionalRun:
-    """One trained conditional family: its generator, training record and distances to held-out images."""
-
-    name: str
-    title: str
-    result: TrainResult
-    generator: nn.Module  # the EMA copy when the family keeps one
-    fd: float
-    fd_untrained: float
-
-    @property
-    def images_per_second(self) -> float:
-        """Return the training throughput in real images per second."""
-        return self.result.images_per_second
-
-    @property
-    def seconds(self) -> float:
-        """Return the training wall time in seconds."""
-        return self.result.seconds
 
 
 def class_labels(num_classes: int, n_per_class: int) -> torch.Tensor:
@@ -92,28 +69,7 @@ def sample_classes(generator: nn.Module, num_classes: int, n_per_class: int, see
     return sample_images(generator, z, labels), labels
 
 
-def train_family(name: str, train_set: Any, heldout_images: torch.Tensor, heldout_labels: torch.Tensor, *,
-                 image_size: int, budget: str, steps: int, batch_size: int, width: int | None = None,
-                 seed: int = 0, device: str | None = None, amp: str = "off",
-                 callbacks: Sequence[Any] = ()) -> ConditionalRun:
-    """Return a ConditionalRun: the family trained for ``steps`` and its Fréchet distances before and after."""
-    torch.manual_seed(seed)  # the same initial weights on every rerun
-    generator, discriminator = build_family(name, image_size=image_size, budget=budget, width=width,
-                                            num_classes=len(train_set.class_names))
-    # fd_untrained and fd both draw the held-out class mix: the distance then compares like with like
-    fd_untrained = frechet_distance(heldout_images, sample_generator(generator, len(heldout_images), seed + 1,
-                                                                      labels=heldout_labels))
-    config = family_config(name, steps=steps, batch_size=batch_size, seed=seed, device=device, amp=amp,
-                           sample_every=max(1, steps // 4), n_samples=2 * len(train_set.class_names),
-                           log_every=max(1, steps // 100))  # about 100 points per loss curve
-    result = train_gan(generator, discriminator, train_set, config, callbacks=list(callbacks))
-    trained = result.best_generator
-    fd = frechet_distance(heldout_images, sample_generator(trained, len(heldout_images), seed + 1,
-                                                           labels=heldout_labels))
-    return ConditionalRun(name, get_family(name).title, result, trained, fd, fd_untrained)
-
-
-def comparison_table(runs: dict[str, ConditionalRun], fd_real_vs_real: float) -> pd.DataFrame:
+def comparison_table(runs: dict[str, FamilyRun], fd_real_vs_real: float) -> pd.DataFrame:
     """Return one row per model: Fréchet distance trained / untrained, images/s, training seconds."""
     rows = [{"model": run.name, "what": run.title, "steps": run.result.steps, "FD trained": run.fd,
              "FD untrained": run.fd_untrained, "FD / real-vs-real": run.fd / fd_real_vs_real,

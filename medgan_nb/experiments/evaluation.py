@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -39,10 +39,10 @@ from ..metrics.two_sample import classifier_two_sample_test
 from ..metrics.uncertainty import (NO_CLEAR_DIFFERENCE, above_chance, differs, interval_se, pick_winner, proportion_se,
                                    share_se)
 from ..metrics.utility import classifier_accuracy, segmentation_dice
-from ..models import FAMILIES, build_family, get_family
+from ..models import FAMILIES, get_family
 from ..models.sampling import sample_images
 from ..models.translation import translate_a_to_b, unpaired_pairs
-from ..train import family_config, train_gan
+from .families import FamilyRun
 
 
 def evaluation_extractor() -> nn.Module:
@@ -89,45 +89,25 @@ def dataset_masks(dataset) -> tuple[torch.Tensor, str]:
     return torch.from_numpy(segment_lesions(dataset.images, central=True)), "Otsu masks (the data has none)"
 
 
-@dataclass
-class TrainedFamily:
-    """A trained family: its name, generator, how it is conditioned, training time and images/s."""
-
-    name: str
-    generator: nn.Module
-    conditioning: str
-    seconds: float
-    images_per_second: float
-    steps: int
-    losses: dict[str, float] = field(default_factory=dict)
-
-
-def train_family(name: str, images: torch.Tensor, labels: torch.Tensor, masks: torch.Tensor, steps: int,
-                 batch_size: int, budget: str, seed: int = 0, device: str = "cpu", amp: str = "off") -> TrainedFamily:
-    """Return a :class:`TrainedFamily` after ``steps`` generator steps of family ``name`` on the real training images."""
-    family = get_family(name)
-    image_size = images.shape[-1]
-    generator, discriminator = build_family(name, image_size=image_size, budget=budget)
-    config = family_config(name, image_size, steps=steps, batch_size=batch_size, seed=seed, device=device, amp=amp,
-                           progress=False, log_every=max(1, steps // 50))
-    if family.conditioning == "none":
-        result = train_gan(generator, discriminator, images, config)
-    elif family.conditioning == "class":
-        result = train_gan(generator, discriminator, images, config, labels=labels)
-    elif family.conditioning == "mask":
-        result = train_gan(generator, discriminator, images, config, labels=masks[:, None].float())
-    else:  # unpaired: A = mask pictures, B = lesion photographs, shuffled independently
-        pairs = unpaired_pairs(mask_pictures(masks), images, seed=seed)
-        result = train_gan(generator, discriminator, pairs, config, labels=pairs)
-    last = result.history.last()
-    return TrainedFamily(name, result.best_generator, family.conditioning, result.seconds, result.images_per_second,
-                         result.steps, {"loss_d": float(last["loss_d"]), "loss_g": float(last["loss_g"])})
+def training_data(name: str, images: torch.Tensor, labels: torch.Tensor, masks: torch.Tensor,
+                  seed: int = 0) -> tuple[Any, torch.Tensor | None]:
+    """Return (data, labels) for train_family as family ``name`` is conditioned: images alone, with class labels,
+    with masks (N, 1, H, W), or unpaired (mask pictures as domain A, photographs as B, shuffled independently)."""
+    conditioning = get_family(name).conditioning
+    if conditioning == "none":
+        return images, None
+    if conditioning == "class":
+        return images, labels
+    if conditioning == "mask":
+        return images, masks[:, None].float()
+    pairs = unpaired_pairs(mask_pictures(masks), images, seed=seed)
+    return pairs, pairs
 
 
-def generate(trained: TrainedFamily | nn.Module, conditioning: str, n: int, labels: torch.Tensor, masks: torch.Tensor,
+def generate(trained: FamilyRun | nn.Module, conditioning: str, n: int, labels: torch.Tensor, masks: torch.Tensor,
              seed: int = 0) -> torch.Tensor:
     """Return ``n`` images (n, 3, H, W) on the CPU from a family's generator, given labels or masks when it needs them."""
-    generator = trained.generator if isinstance(trained, TrainedFamily) else trained
+    generator = trained.generator if isinstance(trained, FamilyRun) else trained
     if conditioning == "unpaired":
         return translate_a_to_b(generator, mask_pictures(masks[:n]))
     z = torch.randn(n, generator.latent_dim, generator=torch.Generator().manual_seed(seed))

@@ -48,12 +48,13 @@ from .. import viz
 from ..augment import parse_policy
 from ..metrics.bootstrap import bootstrap_interval
 from ..metrics.distances import frechet_distance_from_features
-from ..metrics.fid import features_of, frechet_distance, sample_generator
+from ..metrics.fid import features_of
 from ..metrics.spectrum import radial_power_spectrum
 from ..metrics.uncertainty import comparison_sentence, differs, mean_se
-from ..models import build_family, family_settings, get_family
+from ..models import build_family, get_family
 from ..models.dcgan import weights_init
-from ..train import TrainResult, family_config, train_gan
+from ..train import TrainResult
+from .families import FamilyRun, train_family
 
 Tensor = torch.Tensor
 
@@ -65,68 +66,44 @@ DIFFAUGMENT_POLICY = "color,translation,cutout"
 # 1. Training the zoo
 # ----------------------------------------------------------------------------
 
-@dataclass
-class ZooEntry:
-    """One trained family of the zoo: its training result, generated images and distance to held-out data."""
-
-    name: str
-    result: TrainResult
-    fake: Tensor  # n_eval samples of the trained generator (fixed z)
-    fd: float  # Fréchet distance to the held-out real images
-
-    @property
-    def n_critic(self) -> int:
-        """Return the number of critic updates per generator step."""
-        return int(family_settings(self.name).get("n_critic", 1))
-
-    @property
-    def is_wasserstein(self) -> bool:
-        """Return True when the critic is trained on the Wasserstein loss (then d_real - d_fake estimates W)."""
-        return family_settings(self.name)["loss"] == "wasserstein"
+def same_generator_weights(seed: int):
+    """Return a ``prepare`` hook for train_family that re-draws G's weights from ``seed``: the same G for every family."""
+    def prepare(generator: nn.Module, discriminator: nn.Module) -> None:
+        # Building D uses a family-dependent number of random numbers (spectral norm, batch norm or not), so G is
+        # re-initialised from the seed afterwards: all six families share G's architecture and now its weights too.
+        torch.manual_seed(seed)
+        generator.apply(weights_init)
+    return prepare
 
 
 def build_models(name: str, image_size: int, width: int, seed: int, **build_options) -> tuple[nn.Module, nn.Module]:
     """Return a family's freshly built (G, D), with G's weights drawn from ``seed``: the same G for every family."""
     generator, discriminator = build_family(name, image_size=image_size, width=width, **build_options)
-    # Building D uses a family-dependent number of random numbers (spectral norm, batch norm or not), so G is
-    # re-initialised from the seed afterwards: all six families share G's architecture and now its weights too.
-    torch.manual_seed(seed)
-    generator.apply(weights_init)
+    same_generator_weights(seed)(generator, discriminator)
     return generator, discriminator
 
 
-def train_family(name: str, images: Tensor, *, image_size: int, width: int, steps: int, batch_size: int,
-                 seed: int = 0, device: str | None = None, amp: str = "off", callbacks: Sequence = (),
-                 build_options: dict | None = None, **config_overrides) -> TrainResult:
-    """Return the TrainResult of one family trained with its recommended settings for ``steps`` generator steps."""
-    generator, discriminator = build_models(name, image_size, width, seed, **(build_options or {}))
-    config = family_config(name, steps=steps, batch_size=batch_size, seed=seed, device=device, amp=amp,
-                           log_every=max(1, steps // 200), sample_every=0, **config_overrides)
-    return train_gan(generator, discriminator, images, config, callbacks=callbacks)
-
-
-def evaluate_generator(generator: nn.Module, heldout: Tensor, seed: int) -> tuple[Tensor, float]:
-    """Return (len(heldout) samples from a fixed seed, their Fréchet distance to the held-out images)."""
-    fake = sample_generator(generator, len(heldout), seed=seed)
-    return fake, frechet_distance(heldout, fake)
+def train_zoo_member(name: str, images: Tensor, heldout: Tensor | None = None, *, seed: int = 0,
+                     **train_options) -> FamilyRun:
+    """Return train_family's run of one loss on the DCGAN backbone, G's weights shared by the zoo (no sample grids)."""
+    return train_family(name, images, heldout=heldout, seed=seed, init_seed=None, prepare=same_generator_weights(seed),
+                        measure_untrained=False, **{"sample_every": 0, **train_options})
 
 
 def run_loss_zoo(images: Tensor, heldout: Tensor, names: Sequence[str] = LOSS_ZOO, *, seed: int = 0,
-                 **train_options) -> dict[str, ZooEntry]:
-    """Return name -> ZooEntry for each family trained on ``images`` and scored against ``heldout``."""
+                 **train_options) -> dict[str, FamilyRun]:
+    """Return name -> FamilyRun for each family trained on ``images`` and scored against ``heldout``."""
     for name in names:
         get_family(name)  # an unknown name fails here, before any training, with the list of known ones
-    entries: dict[str, ZooEntry] = {}
+    entries: dict[str, FamilyRun] = {}
     for number, name in enumerate(names, start=1):
-        result = train_family(name, images, seed=seed, **train_options)
-        fake, fd = evaluate_generator(result.generator, heldout, seed=seed + 1)
-        entries[name] = ZooEntry(name, result, fake, fd)
-        print(f"[{number}/{len(names)}] {name:9s} Fréchet distance {fd:7.3f}   {result.images_per_second:6.0f} images/s"
-              f"   {result.seconds:5.1f} s", flush=True)
+        entries[name] = entry = train_zoo_member(name, images, heldout, seed=seed, **train_options)
+        print(f"[{number}/{len(names)}] {name:9s} Fréchet distance {entry.fd:7.3f}   {entry.images_per_second:6.0f} images/s"
+              f"   {entry.seconds:5.1f} s", flush=True)
     return entries
 
 
-def zoo_table(entries: dict[str, ZooEntry], fd_untrained: float, fd_floor: float) -> pd.DataFrame:
+def zoo_table(entries: dict[str, FamilyRun], fd_untrained: float, fd_floor: float) -> pd.DataFrame:
     """Return one row per loss: its Fréchet distance (and share of the untrained one), speed and wall time."""
     rows = []
     for name, entry in entries.items():
@@ -177,7 +154,7 @@ def _running_mean(steps: Sequence[float], values: Sequence[float], smooth: int) 
     return steps, values
 
 
-def plot_zoo_losses(entries: dict[str, ZooEntry], smooth: int = 1):
+def plot_zoo_losses(entries: dict[str, FamilyRun], smooth: int = 1):
     """Draw L_D and L_G over training, one panel per loss (each in its own units); return the Figure."""
     names = list(entries)
     columns = math.ceil(len(names) / 2)
@@ -198,7 +175,7 @@ def plot_zoo_losses(entries: dict[str, ZooEntry], smooth: int = 1):
     return fig
 
 
-def wasserstein_estimate(entry: ZooEntry) -> tuple[np.ndarray, np.ndarray]:
+def wasserstein_estimate(entry: FamilyRun) -> tuple[np.ndarray, np.ndarray]:
     """Return (steps, E[D(x)] - E[D(G(z))] per recorded step) of a Wasserstein critic's history."""
     if not entry.is_wasserstein:
         raise ValueError(f"{entry.name} does not train a Wasserstein critic, so d_real - d_fake estimates nothing; "
@@ -207,7 +184,7 @@ def wasserstein_estimate(entry: ZooEntry) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(history["step"], dtype=float), np.asarray(history["d_real"]) - np.asarray(history["d_fake"])
 
 
-def plot_wasserstein_estimates(entries: dict[str, ZooEntry], smooth: int = 1):
+def plot_wasserstein_estimates(entries: dict[str, FamilyRun], smooth: int = 1):
     """Draw E[D(x)] - E[D(G(z))] over training for the Wasserstein critics, one panel each; return the Figure."""
     critics = {name: entry for name, entry in entries.items() if entry.is_wasserstein}
     if not critics:
@@ -223,7 +200,7 @@ def plot_wasserstein_estimates(entries: dict[str, ZooEntry], smooth: int = 1):
     return fig
 
 
-def final_wasserstein_estimates(entries: dict[str, ZooEntry], fraction: float = 0.1) -> dict[str, float]:
+def final_wasserstein_estimates(entries: dict[str, FamilyRun], fraction: float = 0.1) -> dict[str, float]:
     """Return name -> mean Wasserstein estimate over the last ``fraction`` of the records, for each Wasserstein critic."""
     finals = {}
     for name, entry in entries.items():
@@ -233,7 +210,7 @@ def final_wasserstein_estimates(entries: dict[str, ZooEntry], fraction: float = 
     return finals
 
 
-def wasserstein_trends(entries: dict[str, ZooEntry], fraction: float = 0.2) -> dict[str, str]:
+def wasserstein_trends(entries: dict[str, FamilyRun], fraction: float = 0.2) -> dict[str, str]:
     """Return name -> 'falls', 'rises' or 'no clear trend': the critic's estimate in its first vs last ``fraction``.
 
     The two windows' means are compared with the two-standard-error rule (each window's error from the
@@ -349,7 +326,7 @@ class SmallDataRun:
     label: str
     result: TrainResult
     monitor: DiscriminatorMonitor
-    fake: Tensor
+    samples: Tensor  # the trained generator's samples the distance used
     fd: float
     fd_se: float = float("inf")  # the bootstrap's standard deviation of ``fd``
 
@@ -369,9 +346,11 @@ def run_small_data_experiment(images: Tensor, heldout: Tensor, *, n_images: int,
     heldout_features = features_of(heldout)  # once: both runs are scored against the same held-out images
     for label, augment in (("plain", None), ("DiffAugment", policy)):
         monitor = DiscriminatorMonitor(small[:n_monitor], heldout[:n_monitor], every=every)
-        result = train_family(family, small, seed=seed, augment=augment, callbacks=[monitor], **train_options)
-        fake, fd = evaluate_generator(result.generator, heldout, seed=seed + 1)
-        runs[label] = SmallDataRun(label, result, monitor, fake, fd, fd_bootstrap_se(heldout_features, fake, seed=seed))
+        trained = train_zoo_member(family, small, heldout, seed=seed, augment=augment, callbacks=[monitor],
+                                   **train_options)
+        fd = trained.fd
+        runs[label] = SmallDataRun(label, trained.result, monitor, trained.samples, fd,
+                                   fd_bootstrap_se(heldout_features, trained.samples, seed=seed))
         print(f"{label:12s} {n_images} images: Fréchet distance {fd:.3f}, final D(train) - D(held-out) "
               f"{monitor.final_gap:+.3f}", flush=True)
     return runs

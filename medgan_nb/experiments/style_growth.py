@@ -43,7 +43,6 @@ measures with :mod:`medgan_nb.metrics` and draws with :mod:`medgan_nb.viz`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Sequence
 
 import matplotlib.pyplot as plt
@@ -51,12 +50,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..metrics.fid import frechet_distance, sample_generator
 from ..metrics.morphology import segment_lesions
-from ..models import build_family, get_family
 from ..models.sampling import model_device, sample_images
 from ..runtime import pick_device
-from ..train import TrainResult, family_config, train_gan
+from .families import FamilyRun, train_family
 from .. import viz
 from ..viz import image_grid, interpolate_latents
 
@@ -68,29 +65,13 @@ FAMILY_ORDER = ("dcgan", "stylegan", "progressive")  # DCGAN first: the referenc
 # Training the three families the same way
 # ----------------------------------------------------------------------------
 
-@dataclass
-class FamilyRun:
-    """One family trained and measured: its TrainResult, the generator to sample from, and its distances."""
-
-    name: str
-    result: TrainResult
-    generator: nn.Module  # the EMA copy when the family keeps one, else the trained generator
-    width: int
-    fd: float  # trained generator vs held-out real images
-    fd_untrained: float  # the same generator before training
-    parameters_g: int
-    parameters_d: int
-    mflops_per_image: float  # G forward + D forward on one image, millions of floating-point operations
-    samples: Tensor  # fresh samples of the trained generator (the ones the distance used)
-    config: Any = None  # the TrainConfig it trained with (the progressive schedule is config.schedule)
-
-    def row(self) -> dict[str, Any]:
-        """Return the run's figures as one row of the comparison table."""
-        return {"family": self.name, "width": self.width, "G parameters": self.parameters_g,
-                "D parameters": self.parameters_d, "MFLOPs / image (G+D forward)": round(self.mflops_per_image, 2),
-                "steps": self.result.steps, "train seconds": round(self.result.seconds, 1),
-                "images / s": round(self.result.images_per_second, 1), "fd untrained": round(self.fd_untrained, 3),
-                "fd trained": round(self.fd, 3), "trained / untrained": round(self.fd / self.fd_untrained, 3)}
+def family_row(run: FamilyRun) -> dict[str, Any]:
+    """Return a run's figures as one row of the comparison table (its FLOPs measured by :func:`count_flops`)."""
+    return {"family": run.name, "width": run.width, "G parameters": run.parameters_g,
+            "D parameters": run.parameters_d, "MFLOPs / image (G+D forward)": round(run.extras["mflops_per_image"], 2),
+            "steps": run.result.steps, "train seconds": round(run.result.seconds, 1),
+            "images / s": round(run.result.images_per_second, 1), "fd untrained": round(run.fd_untrained, 3),
+            "fd trained": round(run.fd, 3), "trained / untrained": round(run.fd / run.fd_untrained, 3)}
 
 
 def forward_mflops(generator: nn.Module, discriminator: nn.Module) -> float:
@@ -109,32 +90,28 @@ def forward_mflops(generator: nn.Module, discriminator: nn.Module) -> float:
     return counter.get_total_flops() / 4 / 1e6
 
 
-def _count(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+def count_flops(device: str | None):
+    """Return a ``prepare`` hook for train_family: move the built models to ``device`` and count their forward MFLOPs."""
+    def prepare(generator: nn.Module, discriminator: nn.Module) -> dict[str, float]:
+        generator.to(pick_device(device))
+        discriminator.to(pick_device(device))
+        return {"mflops_per_image": forward_mflops(generator, discriminator)}
+    return prepare
 
 
-def train_family(name: str, images: Tensor, heldout: Tensor, *, budget: str, width: int | None = None,
-                 steps: int, batch_size: int, seed: int = 0, device: str | None = None,
-                 callbacks: Sequence = (), sample_every: int = 0) -> FamilyRun:
-    """Return a FamilyRun: build ``name`` from the registry, measure it untrained, train it, measure it again."""
-    image_size = int(images.shape[-1])
-    torch.manual_seed(seed)
-    generator, discriminator = build_family(name, image_size, budget, width=width)
-    width = width or get_family(name).widths[budget]
-    if hasattr(generator, "set_stage"):  # the untrained progressive G drawn at full resolution, like the trained one
-        generator.set_stage(image_size, 1.0)
-        discriminator.set_stage(image_size, 1.0)
-    generator.to(pick_device(device))
-    discriminator.to(pick_device(device))
-    mflops = forward_mflops(generator, discriminator)
-    fd_untrained = frechet_distance(heldout, sample_generator(generator, len(heldout), seed=seed + 1))
-    config = family_config(name, image_size, steps=steps, batch_size=batch_size, seed=seed, device=device,
-                           sample_every=sample_every, n_samples=8, log_every=max(1, steps // 200))
-    result = train_gan(generator, discriminator, images, config, callbacks=list(callbacks))
-    trained = result.best_generator
-    samples = sample_generator(trained, len(heldout), seed=seed + 1)
-    return FamilyRun(name, result, trained, width, frechet_distance(heldout, samples), fd_untrained,
-                     _count(generator), _count(discriminator), mflops, samples, config)
+def train_families(images: Tensor, heldout: Tensor, *, budget: str, width: int | None, steps: int, batch_size: int,
+                   seed: int = 0, device: str | None = None, recorder: Any = None) -> dict[str, FamilyRun]:
+    """Return name -> FamilyRun for FAMILY_ORDER, each trained by train_family (the recorder watches the progressive GAN)."""
+    runs = {}
+    for name in FAMILY_ORDER:
+        print(f"training {name} for {steps} steps ...", flush=True)
+        runs[name] = done = train_family(
+            name, images, heldout=heldout, budget=budget, width=None if name == "dcgan" else width, steps=steps,
+            batch_size=batch_size, seed=seed, device=device, prepare=count_flops(device),
+            callbacks=[recorder] if name == "progressive" and recorder is not None else [])
+        print(f"  {name}: {done.seconds:.0f} s, {done.images_per_second:.0f} images/s, Fréchet distance "
+              f"{done.fd:.3f} (untrained {done.fd_untrained:.3f}, {done.fd / done.fd_untrained:.0%} of it)")
+    return runs
 
 
 def plot_family_samples(runs: dict[str, FamilyRun], n_show: int = 16):
@@ -168,9 +145,9 @@ def closest_family(runs: dict[str, FamilyRun]) -> str:
 
 def cost_verdict(runs: dict[str, FamilyRun], reference: str = "dcgan") -> str:
     """Return a printed line: each family's training speed and forward MFLOPs as multiples of the reference family's."""
-    base, base_flops = runs[reference].result.images_per_second, runs[reference].mflops_per_image
+    base, base_flops = runs[reference].result.images_per_second, runs[reference].extras["mflops_per_image"]
     parts = [f"{run.name} trains at {run.result.images_per_second / base:.2f} x {reference}'s images/s "
-             f"with {run.mflops_per_image / base_flops:.2f} x its MFLOPs per image"
+             f"with {run.extras['mflops_per_image'] / base_flops:.2f} x its MFLOPs per image"
              for run in runs.values() if run.name != reference]
     return "; ".join(parts)
 

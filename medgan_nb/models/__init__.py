@@ -6,6 +6,6 @@ projection discriminator, BigGAN-style), ``stylegan``, ``progressive``,
 generator); ``registry`` (:data:`FAMILIES`, :func:`build_family`,
 :func:`family_settings`).
 """
-from .registry import BUDGETS, FAMILIES, Family, build_family, family_settings, get_family
+from .registry import FAMILIES, Family, build_family, family_settings, get_family
 
-__all__ = ["BUDGETS", "FAMILIES", "Family", "build_family", "family_settings", "get_family"]
+__all__ = ["FAMILIES", "Family", "build_family", "family_settings", "get_family"]

@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from torch import nn
 
+from ..runtime import PROFILES  # the one list of profiles; a family's width is chosen per profile
 from .conditional import build_biggan, build_cgan, build_projection_gan
 from .dcgan import build_dcgan
 from .progressive import build_progressive, progressive_schedule
@@ -27,7 +28,6 @@ from .spade import build_spade
 from .stylegan import build_stylegan
 from .translation import build_cyclegan, build_pix2pix, cycle_loss, pix2pix_l1_loss
 
-BUDGETS = ("smoke", "cpu", "gpu")
 CONDITIONING = ("none", "class", "mask", "unpaired")
 
 
@@ -124,8 +124,8 @@ def build_family(name: str, image_size: int = 64, budget: str = "cpu", width: in
                  **overrides: Any) -> tuple[nn.Module, nn.Module]:
     """Return a freshly built (generator, discriminator) of a family for ``image_size`` at a budget's width."""
     family = get_family(name)
-    if budget not in BUDGETS:
-        raise ValueError(f"unknown budget {budget!r}; choose one of {', '.join(BUDGETS)} (it picks the width)")
+    if budget not in PROFILES:
+        raise ValueError(f"unknown budget {budget!r}; choose one of {', '.join(PROFILES)} (it picks the width)")
     return family.builder(image_size=image_size, width=width or family.widths[budget],
                           **{**family.build_options, **overrides})
 
