@@ -56,6 +56,11 @@ Two options, both off by default (the paper's network):
   Lipschitz constant of each layer by 1. As in the paper's spectrally
   normalised standard-CNN discriminator, the discriminator then has **no
   BatchNorm** (each convolution has a bias instead).
+
+Reading order: the two networks first (:class:`DCGANGenerator`, then
+:class:`DCGANDiscriminator`), then the one layer helper they use
+(:func:`_upsample_x2`), the paper's initialisation (:func:`weights_init`),
+the builder (:func:`build_dcgan`), and last the argument checks.
 """
 from __future__ import annotations
 
@@ -72,44 +77,20 @@ SUPPORTED_IMAGE_SIZES = (32, 64, 128)
 UPSAMPLE_MODES = ("transposed", "resize")
 
 
-def _check_image_size(image_size: int) -> int:
-    """Return the number of x2 resolution steps between 4x4 and image_size (ValueError if unsupported)."""
-    if image_size not in SUPPORTED_IMAGE_SIZES:
-        raise ValueError(
-            f"DCGAN image_size must be one of {SUPPORTED_IMAGE_SIZES}, got {image_size!r}; "
-            "resize your images to 32, 64 or 128 pixels (e.g. load_dataset(..., size=64))"
-        )
-    return int(math.log2(image_size)) - 2
-
-
-def _check_width(width: int) -> None:
-    if not isinstance(width, int) or width < 1:
-        raise ValueError(f"width must be a positive integer (64 in the paper), got {width!r}")
-
-
-def _check_upsample(upsample: str) -> None:
-    if upsample not in UPSAMPLE_MODES:
-        raise ValueError(
-            f"upsample must be one of {UPSAMPLE_MODES}, got {upsample!r}; 'transposed' is the paper's "
-            "ConvTranspose2d(4, stride 2), 'resize' is nearest-neighbour x2 then Conv2d(3x3) (no checkerboard)"
-        )
-
-
-def _check_spectral_norm(spectral_norm: bool) -> None:
-    if not isinstance(spectral_norm, bool):
-        raise ValueError(f"spectral_norm must be True or False, got {spectral_norm!r}")
-
-
-def _upsample_x2(in_channels: int, out_channels: int, upsample: str) -> list[nn.Module]:
-    """Return the layers that map C_in x s x s to C_out x 2s x 2s: a transposed conv, or resize + conv."""
-    if upsample == "transposed":  # the paper's fractionally-strided convolution
-        return [nn.ConvTranspose2d(in_channels, out_channels, 4, 2, 1, bias=False)]
-    # Odena et al. 2016: nearest-neighbour x2, then a 3x3 convolution (same number of taps for every pixel)
-    return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(in_channels, out_channels, 3, 1, 1, bias=False)]
-
-
 class DCGANGenerator(nn.Module):
-    """DCGAN generator: z of shape (N, latent_dim) -> images (N, channels, S, S) in [-1, 1]."""
+    r"""DCGAN generator: z of shape (N, latent_dim) -> images (N, channels, S, S) in [-1, 1].
+
+    Args:
+        latent_dim: :math:`d_z`, the length of the latent vector z (100 in the paper).
+        image_size: the side S of the images in pixels, 32, 64 or 128; it sets the number
+            :math:`L = \log_2 S - 2` of x2 upsamplings after the 4x4 map.
+        width: :math:`w`, the channels of the last hidden layer (the one before the output
+            layer); the 4x4 map has :math:`w\,2^{L-1}` channels, halved at every step. 64 is the
+            paper's (512 channels at 4x4 for 64 px); smaller widths train faster and hold less.
+        channels: channels of the images made (3 for RGB).
+        upsample: ``"transposed"`` (the paper's stride-2 transposed convolutions) or ``"resize"``
+            (nearest-neighbour x2 then a 3x3 convolution, no checkerboard; see the module docstring).
+    """
 
     def __init__(
         self, latent_dim: int = 100, image_size: int = 64, width: int = 64, channels: int = 3,
@@ -154,7 +135,19 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    """DCGAN discriminator: images (N, channels, S, S) -> logits D(x) of shape (N,)."""
+    r"""DCGAN discriminator: images (N, channels, S, S) -> logits D(x) of shape (N,).
+
+    Args:
+        image_size: the side S of the images in pixels, 32, 64 or 128 (the same as the generator's).
+        width: :math:`w`, the channels of the first convolution, doubled at every halving
+            (:math:`w, 2w, \dots, w\,2^{L-1}`); 64 in the paper.
+        channels: channels of the images judged (3 for RGB).
+        spectral_norm: True divides every convolution weight by its largest singular value
+            (SN-DCGAN, Miyato et al. 2018) and drops BatchNorm; False (the default) is the paper's network.
+        batch_norm: False leaves out BatchNorm without adding spectral norm: the WGAN-GP critic,
+            whose gradient penalty is taken per image (batch statistics would mix the images).
+            With ``spectral_norm=True`` there is no BatchNorm either way.
+    """
 
     def __init__(self, image_size: int = 64, width: int = 64, channels: int = 3, spectral_norm: bool = False,
                  batch_norm: bool = True) -> None:
@@ -204,6 +197,14 @@ class DCGANDiscriminator(nn.Module):
         return self.main(x).flatten()  # (N, 1, 1, 1) -> (N,)
 
 
+def _upsample_x2(in_channels: int, out_channels: int, upsample: str) -> list[nn.Module]:
+    """Return the layers that map C_in x s x s to C_out x 2s x 2s: a transposed conv, or resize + conv."""
+    if upsample == "transposed":  # the paper's fractionally-strided convolution
+        return [nn.ConvTranspose2d(in_channels, out_channels, 4, 2, 1, bias=False)]
+    # Odena et al. 2016: nearest-neighbour x2, then a 3x3 convolution (same number of taps for every pixel)
+    return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(in_channels, out_channels, 3, 1, 1, bias=False)]
+
+
 def weights_init(module: nn.Module) -> None:
     """Initialise one module in place as in the paper: conv weights N(0, 0.02); BatchNorm scale N(1, 0.02), bias 0."""
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
@@ -224,7 +225,12 @@ def build_dcgan(
     image_size: int = 64, latent_dim: int = 100, width: int = 64, channels: int = 3,
     upsample: str = "transposed", spectral_norm: bool = False, batch_norm: bool = True,
 ) -> tuple[DCGANGenerator, DCGANDiscriminator]:
-    """Return a freshly initialised (generator, discriminator) pair for images of side ``image_size``."""
+    """Return a freshly initialised (generator, discriminator) pair for images of side ``image_size``.
+
+    The arguments are those of :class:`DCGANGenerator` (``latent_dim``, ``upsample``) and
+    :class:`DCGANDiscriminator` (``spectral_norm``, ``batch_norm``); ``image_size``, ``width`` and
+    ``channels`` go to both. Both networks are initialised with :func:`weights_init`.
+    """
     generator = DCGANGenerator(latent_dim=latent_dim, image_size=image_size, width=width, channels=channels,
                                upsample=upsample)
     discriminator = DCGANDiscriminator(image_size=image_size, width=width, channels=channels,
@@ -232,3 +238,35 @@ def build_dcgan(
     generator.apply(weights_init)
     discriminator.apply(weights_init)
     return generator, discriminator
+
+
+# ----------------------------------------------------------------------------
+# Argument checks (used by the two networks above and by medgan_nb.models.conditional)
+# ----------------------------------------------------------------------------
+
+def _check_image_size(image_size: int) -> int:
+    """Return the number of x2 resolution steps between 4x4 and image_size (ValueError if unsupported)."""
+    if image_size not in SUPPORTED_IMAGE_SIZES:
+        raise ValueError(
+            f"DCGAN image_size must be one of {SUPPORTED_IMAGE_SIZES}, got {image_size!r}; "
+            "resize your images to 32, 64 or 128 pixels (e.g. load_dataset(..., size=64))"
+        )
+    return int(math.log2(image_size)) - 2
+
+
+def _check_width(width: int) -> None:
+    if not isinstance(width, int) or width < 1:
+        raise ValueError(f"width must be a positive integer (64 in the paper), got {width!r}")
+
+
+def _check_upsample(upsample: str) -> None:
+    if upsample not in UPSAMPLE_MODES:
+        raise ValueError(
+            f"upsample must be one of {UPSAMPLE_MODES}, got {upsample!r}; 'transposed' is the paper's "
+            "ConvTranspose2d(4, stride 2), 'resize' is nearest-neighbour x2 then Conv2d(3x3) (no checkerboard)"
+        )
+
+
+def _check_spectral_norm(spectral_norm: bool) -> None:
+    if not isinstance(spectral_norm, bool):
+        raise ValueError(f"spectral_norm must be True or False, got {spectral_norm!r}")

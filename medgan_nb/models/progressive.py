@@ -50,6 +50,12 @@ The paper's choice is WGAN-GP with one critic step,
 ``loss="wasserstein", gp_weight=10.0`` with the same learning rates and betas
 (it also adds a small drift term :math:`0.001\,\mathbb E[D(x)^2]` that the
 engine does not have; short runs do without it). No EMA (see above), no R1.
+
+Reading order: the stage both networks carry (:class:`_StageMixin`, their
+base class, so Python needs it first), :class:`ProgressiveGenerator`,
+:class:`ProgressiveDiscriminator`, the parts they are built of (equalised
+layers, the channel plan), :func:`progressive_schedule` that walks the stages
+during a run, the builder, and last the argument check.
 """
 from __future__ import annotations
 
@@ -64,52 +70,20 @@ from .stylegan import minibatch_stddev, pixel_norm
 Tensor = torch.Tensor
 
 
-def _check_resolution(resolution: int, smallest: int, largest: int, what: str) -> int:
-    """Return log2(resolution) - 2 (the stage index); ValueError unless a power of two in [smallest, largest]."""
-    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < smallest or (
-        resolution & (resolution - 1)
-    ) or resolution > largest:
-        raise ValueError(f"{what} must be a power of two from {smallest} to {largest} (the model's max_resolution), "
-                         f"got {resolution!r}; build the model for a larger max_resolution or pick one of "
-                         f"{[2 ** k for k in range(int(math.log2(smallest)), int(math.log2(largest)) + 1)]}")
-    return int(math.log2(resolution)) - 2
-
-
-class EqualizedConv2d(nn.Module):
-    """Conv2d with N(0, 1) weights scaled at run time by He's constant sqrt(2 / fan_in) (gain given)."""
-
-    def __init__(self, c_in: int, c_out: int, kernel: int, padding: int = 0, gain: float = math.sqrt(2)) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.randn(c_out, c_in, kernel, kernel))
-        self.bias = nn.Parameter(torch.zeros(c_out))
-        self.scale = gain / math.sqrt(c_in * kernel * kernel)  # c = sqrt(2 / fan_in)
-        self.padding = padding
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Return conv(x) with weights c * w."""
-        return F.conv2d(x, self.weight * self.scale, self.bias, padding=self.padding)
-
-
-class EqualizedLinear(nn.Module):
-    """Linear layer with N(0, 1) weights scaled at run time by gain / sqrt(fan_in)."""
-
-    def __init__(self, c_in: int, c_out: int, gain: float = math.sqrt(2)) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.randn(c_out, c_in))
-        self.bias = nn.Parameter(torch.zeros(c_out))
-        self.scale = gain / math.sqrt(c_in)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Return (c W) x + b."""
-        return F.linear(x, self.weight * self.scale, self.bias)
-
-
-def _lrelu(x: Tensor) -> Tensor:
-    return F.leaky_relu(x, 0.2)
-
+# ----------------------------------------------------------------------------
+# The stage (resolution, fade-in alpha) both networks share
+# (their base class, so it has to come before them)
+# ----------------------------------------------------------------------------
 
 class _StageMixin:
-    """The current stage (resolution, fade-in alpha) shared by the progressive generator and discriminator."""
+    """The current stage (resolution, fade-in alpha) shared by the progressive generator and discriminator.
+
+    Attributes:
+        max_resolution: the largest resolution, the ``image_size`` the model was built for.
+        resolution: the current resolution in pixels, a power of two from 4 to ``max_resolution``.
+        alpha: the fade-in weight in [0, 1] of the newest block: 0 = only the previous resolution
+            (upsampled in G, pooled in D), 1 = only the new block; always 1 at 4x4.
+    """
 
     max_resolution: int
     resolution: int
@@ -129,13 +103,25 @@ class _StageMixin:
         return int(math.log2(self.resolution)) - 2
 
 
-def _channels(width: int, n_stages: int) -> list[int]:
-    """Return the channels at 4, 8, ..., S px: width * 2^min(stages left, 3) (more channels at low resolution)."""
-    return [width * 2 ** min(n_stages - 1 - s, 3) for s in range(n_stages)]
-
+# ----------------------------------------------------------------------------
+# Generator and discriminator
+# ----------------------------------------------------------------------------
 
 class ProgressiveGenerator(_StageMixin, nn.Module):
-    """PGGAN generator: z (N, latent_dim) -> images (N, channels, S, S) in [-1, 1] at any stage."""
+    """PGGAN generator: z (N, latent_dim) -> images (N, channels, S, S) in [-1, 1] at any stage.
+
+    Args:
+        image_size: the final side S (also ``max_resolution``), a power of two from 8 to 1024. The
+            stages are 4, 8, ..., S; at every stage the output is S x S, the current resolution
+            nearest-upsampled, so the data never changes.
+        latent_dim: the length of z (512 in the paper; 128 here, for small images on a CPU).
+        width: the channels at full resolution S; every coarser stage doubles them, up to
+            ``8 * width`` (the paper: 512 up to 32x32, halved at every larger resolution).
+        channels: channels of the images made (3 for RGB).
+
+    A new model is at its first stage, 4x4 with ``alpha = 1``; :meth:`set_stage` (or the
+    :func:`progressive_schedule` hook) moves it on.
+    """
 
     def __init__(self, image_size: int = 32, latent_dim: int = 128, width: int = 16, channels: int = 3) -> None:
         super().__init__()
@@ -180,7 +166,17 @@ class ProgressiveGenerator(_StageMixin, nn.Module):
 
 
 class ProgressiveDiscriminator(_StageMixin, nn.Module):
-    """PGGAN discriminator: images (N, channels, S, S), average-pooled to the current stage -> logits (N,)."""
+    """PGGAN discriminator: images (N, channels, S, S), average-pooled to the current stage -> logits (N,).
+
+    Args:
+        image_size: the side S of the images it is given (also ``max_resolution``), a power of two
+            from 8 to 1024; it pools them down to the current resolution itself.
+        width: the channels at full resolution, doubled at every halving up to ``8 * width``,
+            the mirror of the generator's.
+        channels: channels of the images (3 for RGB).
+        group_size: the number of samples taken together by the minibatch standard deviation
+            layer (4 in the paper; see :func:`~medgan_nb.models.stylegan.minibatch_stddev`).
+    """
 
     def __init__(self, image_size: int = 32, width: int = 16, channels: int = 3, group_size: int = 4) -> None:
         super().__init__()
@@ -223,6 +219,66 @@ class ProgressiveDiscriminator(_StageMixin, nn.Module):
         return self.output(h).squeeze(1)
 
 
+# ----------------------------------------------------------------------------
+# Their parts
+# ----------------------------------------------------------------------------
+
+class EqualizedConv2d(nn.Module):
+    """Conv2d with N(0, 1) weights scaled at run time by He's constant sqrt(2 / fan_in) (gain given).
+
+    Args:
+        c_in, c_out: input and output channels.
+        kernel: the side of the square kernel.
+        padding: zero padding on every side (``kernel // 2`` keeps the size).
+        gain: the numerator of the run-time scale ``gain / sqrt(fan_in)``: sqrt(2) (He) for a
+            layer followed by LeakyReLU, 1 for a linear output such as toRGB (the paper's choices).
+    """
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, padding: int = 0, gain: float = math.sqrt(2)) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(c_out, c_in, kernel, kernel))
+        self.bias = nn.Parameter(torch.zeros(c_out))
+        self.scale = gain / math.sqrt(c_in * kernel * kernel)  # c = sqrt(2 / fan_in)
+        self.padding = padding
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Return conv(x) with weights c * w."""
+        return F.conv2d(x, self.weight * self.scale, self.bias, padding=self.padding)
+
+
+class EqualizedLinear(nn.Module):
+    """Linear layer with N(0, 1) weights scaled at run time by gain / sqrt(fan_in).
+
+    Args:
+        c_in, c_out: input and output features.
+        gain: as in :class:`EqualizedConv2d`; the generator's projection of z uses the paper's
+            sqrt(2) / 4, the discriminator's output 1.
+    """
+
+    def __init__(self, c_in: int, c_out: int, gain: float = math.sqrt(2)) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(c_out, c_in))
+        self.bias = nn.Parameter(torch.zeros(c_out))
+        self.scale = gain / math.sqrt(c_in)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Return (c W) x + b."""
+        return F.linear(x, self.weight * self.scale, self.bias)
+
+
+def _lrelu(x: Tensor) -> Tensor:
+    return F.leaky_relu(x, 0.2)
+
+
+def _channels(width: int, n_stages: int) -> list[int]:
+    """Return the channels at 4, 8, ..., S px: width * 2^min(stages left, 3) (more channels at low resolution)."""
+    return [width * 2 ** min(n_stages - 1 - s, 3) for s in range(n_stages)]
+
+
+# ----------------------------------------------------------------------------
+# Growing over a run, and the builder
+# ----------------------------------------------------------------------------
+
 def progressive_schedule(image_size: int, fade_fraction: float = 0.5):
     """Return a TrainConfig.schedule hook growing G and D from 4x4 to image_size over the run (fade-in, stabilise).
 
@@ -230,6 +286,12 @@ def progressive_schedule(image_size: int, fade_fraction: float = 0.5):
     every stage after the first fades its block in over the first
     ``fade_fraction`` of its steps (alpha 0 -> 1), then trains at alpha = 1.
     ``schedule.stage_at(step, total_steps)`` returns the (resolution, alpha) of a step.
+
+    Args:
+        image_size: the resolution to grow to, a power of two from 8 to 1024, at most the models'
+            ``max_resolution``.
+        fade_fraction: the part of every stage, in [0, 1], spent fading in; 0.5 is the paper's
+            split (800k images fading in, then 800k stabilising); 0 switches every block on at once.
     """
     n_stages = _check_resolution(image_size, 8, 1024, "progressive_schedule image_size") + 1
     if not 0.0 <= fade_fraction <= 1.0:
@@ -262,6 +324,25 @@ def progressive_schedule(image_size: int, fade_fraction: float = 0.5):
 
 def build_progressive(image_size: int = 32, width: int = 16, latent_dim: int = 128,
                       channels: int = 3) -> tuple[ProgressiveGenerator, ProgressiveDiscriminator]:
-    """Return a PGGAN (generator, discriminator) pair growing to image_size (train with progressive_schedule)."""
+    """Return a PGGAN (generator, discriminator) pair growing to image_size (train with progressive_schedule).
+
+    The arguments are those of :class:`ProgressiveGenerator`; the discriminator gets the same
+    ``image_size``, ``width`` and ``channels`` (and ``group_size`` 4). Both start at the 4x4 stage.
+    """
     return (ProgressiveGenerator(image_size, latent_dim, width, channels),
             ProgressiveDiscriminator(image_size, width, channels))
+
+
+# ----------------------------------------------------------------------------
+# Argument checks
+# ----------------------------------------------------------------------------
+
+def _check_resolution(resolution: int, smallest: int, largest: int, what: str) -> int:
+    """Return log2(resolution) - 2 (the stage index); ValueError unless a power of two in [smallest, largest]."""
+    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < smallest or (
+        resolution & (resolution - 1)
+    ) or resolution > largest:
+        raise ValueError(f"{what} must be a power of two from {smallest} to {largest} (the model's max_resolution), "
+                         f"got {resolution!r}; build the model for a larger max_resolution or pick one of "
+                         f"{[2 ** k for k in range(int(math.log2(smallest)), int(math.log2(largest)) + 1)]}")
+    return int(math.log2(resolution)) - 2

@@ -54,6 +54,11 @@ equal learning rates was steadier. Recommended settings (32 px, ``width=16``)::
 
 (no R1, no gradient penalty; ``ema_decay=0.999`` helps only for runs of
 thousands of steps).
+
+Reading order: :class:`SPADEGenerator`, then the blocks it is made of
+(:class:`SPADEResBlock`, and the :class:`SPADE` layer inside it);
+:class:`MultiScaleDiscriminator`; the builder; and last the masks' format
+(:func:`mask_condition`) and its check (:func:`check_mask`).
 """
 from __future__ import annotations
 
@@ -66,71 +71,24 @@ from .translation import PatchDiscriminator, _check_power_of_two, _check_width
 Tensor = torch.Tensor
 
 
-def mask_condition(masks: Tensor) -> Tensor:
-    """Return masks as float (N, 1, S, S) in {0, 1} from bool/0-1 masks (N, S, S) or (N, 1, S, S)."""
-    masks = torch.as_tensor(masks)
-    if masks.dim() == 3:
-        masks = masks[:, None]
-    if masks.dim() != 4 or masks.shape[1] != 1:
-        raise ValueError(f"masks must have shape (N, S, S) or (N, 1, S, S), got {tuple(masks.shape)}; "
-                         "use a dataset's .masks (load_dataset('phantom', ...).masks)")
-    return masks.float()
-
-
-def check_mask(mask: Tensor, mask_channels: int, image_size: int, model: nn.Module) -> None:
-    """Raise a ValueError naming the shape or the values when ``mask`` is not (N, C, S, S) with values in {0, 1}."""
-    name = type(model).__name__
-    if mask.dim() != 4 or tuple(mask.shape[1:]) != (mask_channels, image_size, image_size):
-        raise ValueError(f"{name} expects masks of shape (N, {mask_channels}, {image_size}, {image_size}), got "
-                         f"{tuple(mask.shape)}; resize the masks to the model's image_size (load_dataset(..., "
-                         f"size={image_size})) and add the channel axis with mask_condition(masks)")
-    if not bool(((mask == 0) | (mask == 1)).all()):
-        values = mask.unique()
-        shown = ", ".join(f"{float(v):.3g}" for v in values[:5]) + (", ..." if len(values) > 5 else "")
-        raise ValueError(f"{name} expects binary masks with values in {{0, 1}}, got values {shown}; "
-                         "threshold them, e.g. (mask > 0).float() (a {-1, 1} mask: (mask > 0).float() too)")
-
-
-class SPADE(nn.Module):
-    """Spatially-adaptive normalisation: (1 + gamma(m)) * BN(h) + beta(m), gamma and beta maps predicted from m."""
-
-    def __init__(self, channels: int, mask_channels: int = 1, hidden: int = 32) -> None:
-        super().__init__()
-        self.norm = nn.BatchNorm2d(channels, affine=False)  # parameter-free: (h - mu_c) / sigma_c
-        self.shared = nn.Sequential(nn.Conv2d(mask_channels, hidden, 3, padding=1), nn.ReLU())
-        self.gamma = nn.Conv2d(hidden, channels, 3, padding=1)  # gamma_{c,y,x}(m)
-        self.beta = nn.Conv2d(hidden, channels, 3, padding=1)  # beta_{c,y,x}(m)
-
-    def forward(self, h: Tensor, mask: Tensor) -> Tensor:
-        """Return the normalised and mask-modulated activations, same shape as h."""
-        mask = F.interpolate(mask, size=h.shape[2:], mode="nearest")  # the mask at this layer's resolution
-        features = self.shared(mask)
-        return self.norm(h) * (1 + self.gamma(features)) + self.beta(features)
-
-
-class SPADEResBlock(nn.Module):
-    """SPADE residual block: [SPADE-LReLU-conv3] x 2, plus a SPADE-conv1 shortcut when the channels change."""
-
-    def __init__(self, c_in: int, c_out: int, mask_channels: int = 1, hidden: int = 32) -> None:
-        super().__init__()
-        c_mid = min(c_in, c_out)
-        self.norm1, self.conv1 = SPADE(c_in, mask_channels, hidden), nn.Conv2d(c_in, c_mid, 3, padding=1)
-        self.norm2, self.conv2 = SPADE(c_mid, mask_channels, hidden), nn.Conv2d(c_mid, c_out, 3, padding=1)
-        self.learned_shortcut = c_in != c_out
-        if self.learned_shortcut:
-            self.norm_skip = SPADE(c_in, mask_channels, hidden)
-            self.conv_skip = nn.Conv2d(c_in, c_out, 1, bias=False)
-
-    def forward(self, h: Tensor, mask: Tensor) -> Tensor:
-        """Return h + the block's residual (same resolution, c_out channels)."""
-        skip = self.conv_skip(self.norm_skip(h, mask)) if self.learned_shortcut else h
-        out = self.conv1(F.leaky_relu(self.norm1(h, mask), 0.2))
-        out = self.conv2(F.leaky_relu(self.norm2(out, mask), 0.2))
-        return skip + out
-
+# ----------------------------------------------------------------------------
+# Generator
+# ----------------------------------------------------------------------------
 
 class SPADEGenerator(nn.Module):
-    """SPADE generator: z (N, latent_dim), masks (N, 1, S, S) in {0, 1} -> images (N, 3, S, S) in [-1, 1]."""
+    """SPADE generator: z (N, latent_dim), masks (N, 1, S, S) in {0, 1} -> images (N, 3, S, S) in [-1, 1].
+
+    Args:
+        image_size: the side S, a power of two >= 8: log2(S) - 2 SPADE blocks, each followed by
+            x2 upsampling from 4x4, then one more block at S x S.
+        latent_dim: the length of z (256 in the paper; 64 here, for small images on a CPU).
+        width: the channels at full resolution; every coarser resolution doubles them, up to
+            ``8 * width`` at the 4x4 end (the paper: 16 * 64 = 1024 channels at its coarse end).
+        channels: channels of the images made (3 for RGB).
+        mask_channels: channels of the masks, 1 for a binary lesion mask (the paper's label maps
+            have one channel per semantic class).
+        hidden: channels of the small mask network inside every :class:`SPADE` layer.
+    """
 
     def __init__(self, image_size: int = 32, latent_dim: int = 64, width: int = 16, channels: int = 3,
                  mask_channels: int = 1, hidden: int = 32) -> None:
@@ -161,8 +119,77 @@ class SPADEGenerator(nn.Module):
         return torch.tanh(self.to_rgb(F.leaky_relu(h, 0.2)))
 
 
+class SPADEResBlock(nn.Module):
+    """SPADE residual block: [SPADE-LReLU-conv3] x 2, plus a SPADE-conv1 shortcut when the channels change.
+
+    Args:
+        c_in, c_out: input and output channels; the first convolution outputs ``min(c_in, c_out)``.
+        mask_channels, hidden: those of each of its :class:`SPADE` layers.
+    """
+
+    def __init__(self, c_in: int, c_out: int, mask_channels: int = 1, hidden: int = 32) -> None:
+        super().__init__()
+        c_mid = min(c_in, c_out)
+        self.norm1, self.conv1 = SPADE(c_in, mask_channels, hidden), nn.Conv2d(c_in, c_mid, 3, padding=1)
+        self.norm2, self.conv2 = SPADE(c_mid, mask_channels, hidden), nn.Conv2d(c_mid, c_out, 3, padding=1)
+        self.learned_shortcut = c_in != c_out
+        if self.learned_shortcut:
+            self.norm_skip = SPADE(c_in, mask_channels, hidden)
+            self.conv_skip = nn.Conv2d(c_in, c_out, 1, bias=False)
+
+    def forward(self, h: Tensor, mask: Tensor) -> Tensor:
+        """Return h + the block's residual (same resolution, c_out channels)."""
+        skip = self.conv_skip(self.norm_skip(h, mask)) if self.learned_shortcut else h
+        out = self.conv1(F.leaky_relu(self.norm1(h, mask), 0.2))
+        out = self.conv2(F.leaky_relu(self.norm2(out, mask), 0.2))
+        return skip + out
+
+
+class SPADE(nn.Module):
+    """Spatially-adaptive normalisation: (1 + gamma(m)) * BN(h) + beta(m), gamma and beta maps predicted from m.
+
+    Args:
+        channels: channels of the activations h that it normalises (and of the gamma and beta maps).
+        mask_channels: channels of the mask m (1 for a binary lesion mask).
+        hidden: channels of the shared 3x3 convolution (with ReLU) that turns the resized mask into
+            features for the gamma and beta convolutions; 128 in the paper, 32 here, where the mask
+            is a single binary channel at 32-64 px rather than a map of many semantic classes.
+
+    The normalisation is :class:`torch.nn.BatchNorm2d` without its own scale and shift
+    (``affine=False``): mean and variance per channel over the batch and all positions in
+    training, running averages in evaluation mode (the paper uses synchronised batch norm across GPUs).
+    """
+
+    def __init__(self, channels: int, mask_channels: int = 1, hidden: int = 32) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm2d(channels, affine=False)  # parameter-free: (h - mu_c) / sigma_c
+        self.shared = nn.Sequential(nn.Conv2d(mask_channels, hidden, 3, padding=1), nn.ReLU())
+        self.gamma = nn.Conv2d(hidden, channels, 3, padding=1)  # gamma_{c,y,x}(m)
+        self.beta = nn.Conv2d(hidden, channels, 3, padding=1)  # beta_{c,y,x}(m)
+
+    def forward(self, h: Tensor, mask: Tensor) -> Tensor:
+        """Return the normalised and mask-modulated activations, same shape as h."""
+        mask = F.interpolate(mask, size=h.shape[2:], mode="nearest")  # the mask at this layer's resolution
+        features = self.shared(mask)
+        return self.norm(h) * (1 + self.gamma(features)) + self.beta(features)
+
+
+# ----------------------------------------------------------------------------
+# Discriminator
+# ----------------------------------------------------------------------------
+
 class MultiScaleDiscriminator(nn.Module):
-    """Two PatchGANs on [x, m] at full and half resolution -> patch logits (N, 2, h, w), one channel per scale."""
+    """Two PatchGANs on [x, m] at full and half resolution -> patch logits (N, 2, h, w), one channel per scale.
+
+    Args:
+        image_size: the side S, a power of two >= 16 (the half-size scale needs at least 8x8).
+        width: the first-layer channels of both PatchGANs.
+        channels, mask_channels: of the images and the masks; each PatchGAN sees their
+            ``channels + mask_channels`` stack.
+        n_layers: the stride-2 layers of the full-size PatchGAN (None: 3 from 64 px up, else 2, as
+            in :class:`~medgan_nb.models.translation.PatchDiscriminator`); the half-size one has as
+            many as its image allows, at most ``n_layers``.
+    """
 
     def __init__(self, image_size: int = 32, width: int = 16, channels: int = 3, mask_channels: int = 1,
                  n_layers: int | None = None) -> None:
@@ -187,9 +214,46 @@ class MultiScaleDiscriminator(nn.Module):
         return torch.cat([fine, coarse], dim=1)
 
 
+# ----------------------------------------------------------------------------
+# Builder
+# ----------------------------------------------------------------------------
+
 def build_spade(image_size: int = 32, width: int = 16, latent_dim: int = 64, channels: int = 3,
                 mask_channels: int = 1, hidden: int = 32) -> tuple[SPADEGenerator, MultiScaleDiscriminator]:
-    """Return a SPADE (generator, multi-scale discriminator) pair (PyTorch's default initialisation)."""
+    """Return a SPADE (generator, multi-scale discriminator) pair (PyTorch's default initialisation).
+
+    The arguments are those of :class:`SPADEGenerator`; the discriminator gets the same
+    ``image_size``, ``width``, ``channels`` and ``mask_channels`` (``n_layers`` by image size).
+    """
     generator = SPADEGenerator(image_size, latent_dim, width, channels, mask_channels, hidden)
     discriminator = MultiScaleDiscriminator(image_size, width, channels, mask_channels)
     return generator, discriminator
+
+
+# ----------------------------------------------------------------------------
+# Masks: the condition's format, and its check
+# ----------------------------------------------------------------------------
+
+def mask_condition(masks: Tensor) -> Tensor:
+    """Return masks as float (N, 1, S, S) in {0, 1} from bool/0-1 masks (N, S, S) or (N, 1, S, S)."""
+    masks = torch.as_tensor(masks)
+    if masks.dim() == 3:
+        masks = masks[:, None]
+    if masks.dim() != 4 or masks.shape[1] != 1:
+        raise ValueError(f"masks must have shape (N, S, S) or (N, 1, S, S), got {tuple(masks.shape)}; "
+                         "use a dataset's .masks (load_dataset('phantom', ...).masks)")
+    return masks.float()
+
+
+def check_mask(mask: Tensor, mask_channels: int, image_size: int, model: nn.Module) -> None:
+    """Raise a ValueError naming the shape or the values when ``mask`` is not (N, C, S, S) with values in {0, 1}."""
+    name = type(model).__name__
+    if mask.dim() != 4 or tuple(mask.shape[1:]) != (mask_channels, image_size, image_size):
+        raise ValueError(f"{name} expects masks of shape (N, {mask_channels}, {image_size}, {image_size}), got "
+                         f"{tuple(mask.shape)}; resize the masks to the model's image_size (load_dataset(..., "
+                         f"size={image_size})) and add the channel axis with mask_condition(masks)")
+    if not bool(((mask == 0) | (mask == 1)).all()):
+        values = mask.unique()
+        shown = ", ".join(f"{float(v):.3g}" for v in values[:5]) + (", ..." if len(values) > 5 else "")
+        raise ValueError(f"{name} expects binary masks with values in {{0, 1}}, got values {shown}; "
+                         "threshold them, e.g. (mask > 0).float() (a {-1, 1} mask: (mask > 0).float() too)")

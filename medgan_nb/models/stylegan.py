@@ -52,7 +52,10 @@ Simplifications for 32-64 px on a CPU: bilinear x2 upsampling followed by a
 3x3 modulated convolution instead of the paper's transposed convolution with
 FIR filtering, PyTorch's default layer initialisation instead of equalised
 learning rates, and 2-4 mapping layers instead of 8; no path-length
-regularisation.
+regularisation. With no equalised learning rate there is no learning-rate
+multiplier either: the paper's mapping network learns 100 times more slowly
+than the synthesis network (``lr_multiplier = 0.01``); here every layer
+learns at the optimiser's ``lr_g``.
 
 The engine calls ``G(z)``: in training mode it maps :math:`z`, updates
 :math:`\bar w`, applies style mixing and draws fresh noise. For figures use
@@ -69,6 +72,12 @@ resolutions; 0.01-1 in the paper's configurations)::
                     r1_gamma=0.1, r1_every=4, ema_decay=0.999, batch_size=16)
 
 (``loss="bce"`` is the non-saturating loss in :mod:`medgan_nb.losses`.)
+
+Reading order: :class:`StyleGANGenerator`, then its parts top-down
+(:class:`MappingNetwork`, :class:`StyleLayer`, :class:`ToRGB`, and the
+:class:`ModulatedConv2d` both are built on); :class:`StyleGANDiscriminator`,
+then its parts (:class:`ResidualDownBlock`, :func:`minibatch_stddev`); the
+builder; the argument check last.
 """
 from __future__ import annotations
 
@@ -81,114 +90,45 @@ from torch import nn
 Tensor = torch.Tensor
 
 
-def _check_image_size(image_size: int) -> int:
-    """Return the number of x2 steps from 4x4 to image_size; ValueError unless a power of two from 8 to 256."""
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or not 8 <= image_size <= 256 or (
-        image_size & (image_size - 1)
-    ):
-        raise ValueError(f"StyleGAN image_size must be a power of two from 8 to 256 (e.g. 32 or 64), got "
-                         f"{image_size!r}; resize the images (load_dataset(..., size=32))")
-    return int(math.log2(image_size)) - 2
-
-
-def pixel_norm(x: Tensor, eps: float = 1e-8) -> Tensor:
-    """Return x / sqrt(mean(x^2 over dim 1) + eps): every vector (or pixel) scaled to unit root mean square."""
-    return x * torch.rsqrt(x.square().mean(dim=1, keepdim=True) + eps)
-
-
-def minibatch_stddev(x: Tensor, group_size: int = 4, eps: float = 1e-8) -> Tensor:
-    """Return x with one more channel: the features' standard deviation over groups of samples, averaged."""
-    n, c, h, w = x.shape
-    groups = min(group_size, n)
-    while n % groups:  # the largest group size <= group_size that divides the batch
-        groups -= 1
-    y = x.view(groups, -1, c, h, w)  # sample g*M + m is member g of group m
-    y = (y - y.mean(dim=0)).square().mean(dim=0).add(eps).sqrt()  # std over each group, per feature and pixel
-    y = y.mean(dim=(1, 2, 3))  # one number per group
-    y = y.view(-1, 1, 1, 1).repeat(groups, 1, h, w)  # broadcast back to the group's members
-    return torch.cat([x, y], dim=1)
-
-
 # ----------------------------------------------------------------------------
 # Generator
 # ----------------------------------------------------------------------------
 
-class MappingNetwork(nn.Module):
-    """f: z -> w, pixel norm then ``layers`` fully connected layers with LeakyReLU 0.2."""
-
-    def __init__(self, latent_dim: int, w_dim: int, layers: int = 4) -> None:
-        super().__init__()
-        sizes = [latent_dim] + [w_dim] * layers
-        self.net = nn.Sequential(*[m for a, b in zip(sizes, sizes[1:]) for m in (nn.Linear(a, b), nn.LeakyReLU(0.2))])
-
-    def forward(self, z: Tensor) -> Tensor:
-        """Return w = f(z), shape (N, w_dim)."""
-        return self.net(pixel_norm(z))
-
-
-class ModulatedConv2d(nn.Module):
-    """Convolution whose weights are scaled per sample by styles s = A(w) (and demodulated)."""
-
-    def __init__(self, c_in: int, c_out: int, kernel: int, w_dim: int, demodulate: bool = True,
-                 upsample: bool = False) -> None:
-        super().__init__()
-        self.c_in, self.c_out, self.kernel = c_in, c_out, kernel
-        self.demodulate, self.upsample = demodulate, upsample
-        self.weight = nn.Parameter(torch.randn(c_out, c_in, kernel, kernel))  # w_ijk (j = out, i = in)
-        self.scale = 1 / math.sqrt(c_in * kernel * kernel)  # He's constant: unit-variance outputs at start
-        self.affine = nn.Linear(w_dim, c_in)  # A: w -> styles s
-        nn.init.ones_(self.affine.bias)  # styles start around 1 (the paper's bias initialisation)
-
-    def modulated_weight(self, styles: Tensor) -> Tensor:
-        """Return the per-sample weights w'' (or w' without demodulation), shape (N, c_out, c_in, k, k)."""
-        weight = self.scale * self.weight[None] * styles[:, None, :, None, None]  # w'_ijk = s_i * w_ijk
-        if self.demodulate:  # w''_ijk = w'_ijk / sqrt(sum_{i,k} w'_ijk^2 + eps)
-            weight = weight * torch.rsqrt(weight.square().sum(dim=(2, 3, 4), keepdim=True) + 1e-8)
-        return weight
-
-    def forward(self, x: Tensor, w: Tensor) -> Tensor:
-        """Return the modulated convolution of x (N, c_in, H, W) with styles A(w) (doubling H, W if upsample)."""
-        if self.upsample:
-            x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
-        n, _, height, width = x.shape
-        weight = self.modulated_weight(self.affine(w))  # (N, c_out, c_in, k, k): one kernel per sample
-        # grouped convolution: sample n's channels form group n and meet only sample n's kernel
-        out = F.conv2d(x.reshape(1, n * self.c_in, height, width),
-                       weight.reshape(n * self.c_out, self.c_in, self.kernel, self.kernel),
-                       padding=self.kernel // 2, groups=n)
-        return out.view(n, self.c_out, height, width)
-
-
-class StyleLayer(nn.Module):
-    """Modulated 3x3 convolution, + per-channel-scaled noise, + bias, LeakyReLU 0.2."""
-
-    def __init__(self, c_in: int, c_out: int, w_dim: int, upsample: bool = False) -> None:
-        super().__init__()
-        self.conv = ModulatedConv2d(c_in, c_out, 3, w_dim, upsample=upsample)
-        self.noise_strength = nn.Parameter(torch.zeros(1, c_out, 1, 1))  # learned per-channel noise scale
-        self.bias = nn.Parameter(torch.zeros(1, c_out, 1, 1))
-
-    def forward(self, x: Tensor, w: Tensor, noise: Tensor) -> Tensor:
-        """Return the layer's activations; ``noise`` is (N, 1, H, W) of N(0, 1) at the output resolution."""
-        h = self.conv(x, w)
-        return F.leaky_relu(h + self.noise_strength * noise + self.bias, 0.2)
-
-
-class ToRGB(nn.Module):
-    """1x1 modulated convolution to RGB, without demodulation (the paper's toRGB)."""
-
-    def __init__(self, c_in: int, w_dim: int, channels: int = 3) -> None:
-        super().__init__()
-        self.conv = ModulatedConv2d(c_in, channels, 1, w_dim, demodulate=False)
-        self.bias = nn.Parameter(torch.zeros(1, channels, 1, 1))
-
-    def forward(self, x: Tensor, w: Tensor) -> Tensor:
-        """Return an RGB image (N, channels, H, W) of the features x."""
-        return self.conv(x, w) + self.bias
-
-
 class StyleGANGenerator(nn.Module):
-    """StyleGAN2 generator: z (N, latent_dim) -> images (N, channels, S, S) in [-1, 1]."""
+    r"""StyleGAN2 generator: z (N, latent_dim) -> images (N, channels, S, S) in [-1, 1].
+
+    Args:
+        image_size: the side S of the images, a power of two from 8 to 256. The synthesis network
+            runs 4x4, 8x8, ..., SxS: one :class:`StyleLayer` at 4x4 and two at every larger
+            resolution, ``num_layers = 2 log2(S) - 3`` copies of w in all (7 at 32 px).
+        latent_dim: the length of z, and of w (``w_dim = latent_dim``). 512 in the paper; 64 here,
+            which keeps the mapping network and the style maps A cheap for 32-64 px on a CPU.
+        width: the channels at full resolution S; each coarser resolution has twice as many, up
+            to ``4 * width`` (the paper caps at 512). 16 by default; the registry's CPU budget uses 8,
+            because the per-sample (grouped) convolutions are slow on a CPU.
+        channels: channels of the images made (3 for RGB).
+        mapping_layers: the depth of the mapping network f: z -> w, in fully connected layers
+            (each ``w_dim`` wide, LeakyReLU 0.2). 8 in the paper; 4 here, half the cost, one of this
+            version's simplifications for 32-64 px (see the module docstring).
+        mixing_prob: p in [0, 1], the probability that a training forward pass uses style mixing
+            (a second latent takes over from a random layer on). 0.9 as in the paper; 0 turns the
+            regulariser off. Only training mode mixes; :meth:`generate` mixes when asked (``mix_z``).
+        w_avg_beta: beta in [0, 1], the decay of :math:`\bar w`, the running mean of w that
+            truncation pulls towards: every training forward pass sets
+            :math:`\bar w \leftarrow \beta\,\bar w + (1 - \beta)\,\mathrm{mean}_n(w_n)`. 0.995 as in the
+            paper's code: :math:`\bar w` remembers about :math:`1 / (1 - \beta) = 200` batches, so it
+            follows the mapping network as it trains without the noise of single batches. It starts
+            at zero (no bias correction), so it is meaningful only after a few hundred steps.
+
+    Noise: every :class:`StyleLayer` adds a single-channel :math:`\mathcal N(0, 1)` map per sample,
+    scaled by a learned per-channel strength that starts at zero (an untrained generator ignores
+    its noise and learns how much to use). ``noise=None`` draws fresh maps on every call; maps from
+    :meth:`make_noise` (with a seed) make figures reproducible.
+
+    Truncation: ``forward(z, truncation=psi)`` in evaluation mode, and :meth:`generate` /
+    :meth:`map` with ``psi``, use :math:`w' = \bar w + \psi (w - \bar w)`; psi = 1 (the default)
+    is no truncation, 0.5-0.7 is typical for figures, 0 gives :math:`\bar w` for every z.
+    """
 
     def __init__(self, image_size: int = 32, latent_dim: int = 64, width: int = 16, channels: int = 3,
                  mapping_layers: int = 4, mixing_prob: float = 0.9, w_avg_beta: float = 0.995) -> None:
@@ -270,7 +210,16 @@ class StyleGANGenerator(nn.Module):
 
     def generate(self, z: Tensor, psi: float = 1.0, mix_z: Tensor | None = None, mix_layer: int | None = None,
                  noise: list[Tensor] | None = None) -> Tensor:
-        """Return images for z (truncation psi; mix_z's style from layer mix_layer on; given noise), no w_avg update."""
+        """Return images for z (truncation psi; mix_z's style from layer mix_layer on; given noise), no w_avg update.
+
+        Args:
+            z: latents (N, latent_dim).
+            psi: the truncation (see the class docstring), 1 = none.
+            mix_z: second latents, the shape of z, whose styles take over from ``mix_layer`` on.
+            mix_layer: index 0..num_layers-1 of the first layer styled by ``mix_z``: small values
+                hand over the coarse structure too, large ones only the finest detail.
+            noise: one map per layer (:meth:`make_noise`), or None for fresh noise.
+        """
         ws = self.map(z, psi)[:, None].repeat(1, self.num_layers, 1)
         if (mix_z is None) != (mix_layer is None):
             raise ValueError("style mixing needs both mix_z (the second latents) and mix_layer (where they take over)")
@@ -290,26 +239,137 @@ class StyleGANGenerator(nn.Module):
                              f"{tuple(z.shape)}; draw them with torch.randn(N, {self.latent_dim})")
 
 
+class MappingNetwork(nn.Module):
+    """f: z -> w, pixel norm then ``layers`` fully connected layers with LeakyReLU 0.2.
+
+    Args:
+        latent_dim: the length of z.
+        w_dim: the length of w, the width of every layer.
+        layers: the number of fully connected layers (8 in the paper, ``mapping_layers`` of the generator).
+    """
+
+    def __init__(self, latent_dim: int, w_dim: int, layers: int = 4) -> None:
+        super().__init__()
+        sizes = [latent_dim] + [w_dim] * layers
+        self.net = nn.Sequential(*[m for a, b in zip(sizes, sizes[1:]) for m in (nn.Linear(a, b), nn.LeakyReLU(0.2))])
+
+    def forward(self, z: Tensor) -> Tensor:
+        """Return w = f(z), shape (N, w_dim)."""
+        return self.net(pixel_norm(z))
+
+
+def pixel_norm(x: Tensor, eps: float = 1e-8) -> Tensor:
+    """Return x / sqrt(mean(x^2 over dim 1) + eps): every vector (or pixel) scaled to unit root mean square."""
+    return x * torch.rsqrt(x.square().mean(dim=1, keepdim=True) + eps)
+
+
+class StyleLayer(nn.Module):
+    """Modulated 3x3 convolution, + per-channel-scaled noise, + bias, LeakyReLU 0.2.
+
+    Args:
+        c_in, c_out: input and output channels.
+        w_dim: the length of the w that styles this layer.
+        upsample: True for the first layer of every resolution above 4x4: the input is doubled in
+            height and width (bilinear) before the convolution.
+
+    The noise strength (one number per output channel) and the bias start at zero.
+    """
+
+    def __init__(self, c_in: int, c_out: int, w_dim: int, upsample: bool = False) -> None:
+        super().__init__()
+        self.conv = ModulatedConv2d(c_in, c_out, 3, w_dim, upsample=upsample)
+        self.noise_strength = nn.Parameter(torch.zeros(1, c_out, 1, 1))  # learned per-channel noise scale
+        self.bias = nn.Parameter(torch.zeros(1, c_out, 1, 1))
+
+    def forward(self, x: Tensor, w: Tensor, noise: Tensor) -> Tensor:
+        """Return the layer's activations; ``noise`` is (N, 1, H, W) of N(0, 1) at the output resolution."""
+        h = self.conv(x, w)
+        return F.leaky_relu(h + self.noise_strength * noise + self.bias, 0.2)
+
+
+class ToRGB(nn.Module):
+    """1x1 modulated convolution to RGB, without demodulation (the paper's toRGB).
+
+    Args:
+        c_in: channels of the features at this resolution.
+        w_dim: the length of the w that styles it.
+        channels: channels of the image (3 for RGB).
+
+    No demodulation: the output is an image, not features for a next layer, so its scale is kept.
+    """
+
+    def __init__(self, c_in: int, w_dim: int, channels: int = 3) -> None:
+        super().__init__()
+        self.conv = ModulatedConv2d(c_in, channels, 1, w_dim, demodulate=False)
+        self.bias = nn.Parameter(torch.zeros(1, channels, 1, 1))
+
+    def forward(self, x: Tensor, w: Tensor) -> Tensor:
+        """Return an RGB image (N, channels, H, W) of the features x."""
+        return self.conv(x, w) + self.bias
+
+
+class ModulatedConv2d(nn.Module):
+    """Convolution whose weights are scaled per sample by styles s = A(w) (and demodulated).
+
+    Args:
+        c_in, c_out: input and output channels.
+        kernel: the side of the (odd) kernel, 3 in a :class:`StyleLayer`, 1 in :class:`ToRGB`;
+            the padding ``kernel // 2`` keeps height and width.
+        w_dim: the length of w; the affine map A: w -> s has one output per input channel.
+        demodulate: True renormalises every output channel to unit variance (StyleGAN2's
+            replacement for AdaIN); False (toRGB) keeps the modulated weights.
+        upsample: True doubles the input (bilinear) before the convolution.
+
+    The weights are drawn from N(0, 1) and scaled at run time by 1 / sqrt(c_in * kernel^2); the
+    affine map's bias starts at 1, so the styles start around 1 (an unmodulated convolution).
+    """
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, w_dim: int, demodulate: bool = True,
+                 upsample: bool = False) -> None:
+        super().__init__()
+        self.c_in, self.c_out, self.kernel = c_in, c_out, kernel
+        self.demodulate, self.upsample = demodulate, upsample
+        self.weight = nn.Parameter(torch.randn(c_out, c_in, kernel, kernel))  # w_ijk (j = out, i = in)
+        self.scale = 1 / math.sqrt(c_in * kernel * kernel)  # He's constant: unit-variance outputs at start
+        self.affine = nn.Linear(w_dim, c_in)  # A: w -> styles s
+        nn.init.ones_(self.affine.bias)  # styles start around 1 (the paper's bias initialisation)
+
+    def modulated_weight(self, styles: Tensor) -> Tensor:
+        """Return the per-sample weights w'' (or w' without demodulation), shape (N, c_out, c_in, k, k)."""
+        weight = self.scale * self.weight[None] * styles[:, None, :, None, None]  # w'_ijk = s_i * w_ijk
+        if self.demodulate:  # w''_ijk = w'_ijk / sqrt(sum_{i,k} w'_ijk^2 + eps)
+            weight = weight * torch.rsqrt(weight.square().sum(dim=(2, 3, 4), keepdim=True) + 1e-8)
+        return weight
+
+    def forward(self, x: Tensor, w: Tensor) -> Tensor:
+        """Return the modulated convolution of x (N, c_in, H, W) with styles A(w) (doubling H, W if upsample)."""
+        if self.upsample:
+            x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+        n, _, height, width = x.shape
+        weight = self.modulated_weight(self.affine(w))  # (N, c_out, c_in, k, k): one kernel per sample
+        # grouped convolution: sample n's channels form group n and meet only sample n's kernel
+        out = F.conv2d(x.reshape(1, n * self.c_in, height, width),
+                       weight.reshape(n * self.c_out, self.c_in, self.kernel, self.kernel),
+                       padding=self.kernel // 2, groups=n)
+        return out.view(n, self.c_out, height, width)
+
+
 # ----------------------------------------------------------------------------
 # Discriminator
 # ----------------------------------------------------------------------------
 
-class ResidualDownBlock(nn.Module):
-    """conv3-LReLU-conv3-LReLU-avgpool, plus an avgpool-conv1 skip, summed and scaled by 1/sqrt(2)."""
-
-    def __init__(self, c_in: int, c_out: int) -> None:
-        super().__init__()
-        self.conv1, self.conv2 = nn.Conv2d(c_in, c_in, 3, padding=1), nn.Conv2d(c_in, c_out, 3, padding=1)
-        self.skip = nn.Conv2d(c_in, c_out, 1, bias=False)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Return the block's output at half the resolution of x."""
-        h = F.leaky_relu(self.conv2(F.leaky_relu(self.conv1(x), 0.2)), 0.2)
-        return (F.avg_pool2d(h, 2) + self.skip(F.avg_pool2d(x, 2))) / math.sqrt(2)  # keeps the variance
-
-
 class StyleGANDiscriminator(nn.Module):
-    """StyleGAN2 residual discriminator with minibatch standard deviation: images -> logits (N,)."""
+    """StyleGAN2 residual discriminator with minibatch standard deviation: images -> logits (N,).
+
+    Args:
+        image_size: the side S of the images judged, a power of two from 8 to 256.
+        width: the channels at full resolution; each halving doubles them up to ``4 * width``,
+            the mirror of the generator's.
+        channels: channels of the images (3 for RGB).
+        group_size: the number of samples whose feature standard deviation the minibatch-std
+            layer takes together (4 in the paper). A batch it does not divide uses the largest
+            group size below it that does (a batch of 6 makes groups of 3).
+    """
 
     def __init__(self, image_size: int = 32, width: int = 16, channels: int = 3, group_size: int = 4) -> None:
         super().__init__()
@@ -332,9 +392,67 @@ class StyleGANDiscriminator(nn.Module):
         return self.final_linear(h.flatten(1)).squeeze(1)
 
 
+class ResidualDownBlock(nn.Module):
+    """conv3-LReLU-conv3-LReLU-avgpool, plus an avgpool-conv1 skip, summed and scaled by 1/sqrt(2).
+
+    Args:
+        c_in, c_out: input and output channels (the 1x1 skip convolution changes c_in to c_out).
+    """
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        self.conv1, self.conv2 = nn.Conv2d(c_in, c_in, 3, padding=1), nn.Conv2d(c_in, c_out, 3, padding=1)
+        self.skip = nn.Conv2d(c_in, c_out, 1, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Return the block's output at half the resolution of x."""
+        h = F.leaky_relu(self.conv2(F.leaky_relu(self.conv1(x), 0.2)), 0.2)
+        return (F.avg_pool2d(h, 2) + self.skip(F.avg_pool2d(x, 2))) / math.sqrt(2)  # keeps the variance
+
+
+def minibatch_stddev(x: Tensor, group_size: int = 4, eps: float = 1e-8) -> Tensor:
+    """Return x with one more channel: the features' standard deviation over groups of samples, averaged.
+
+    ``group_size`` samples are taken together (fewer when it does not divide the batch, see
+    :class:`StyleGANDiscriminator`); ``eps`` keeps the square root away from zero.
+    """
+    n, c, h, w = x.shape
+    groups = min(group_size, n)
+    while n % groups:  # the largest group size <= group_size that divides the batch
+        groups -= 1
+    y = x.view(groups, -1, c, h, w)  # sample g*M + m is member g of group m
+    y = (y - y.mean(dim=0)).square().mean(dim=0).add(eps).sqrt()  # std over each group, per feature and pixel
+    y = y.mean(dim=(1, 2, 3))  # one number per group
+    y = y.view(-1, 1, 1, 1).repeat(groups, 1, h, w)  # broadcast back to the group's members
+    return torch.cat([x, y], dim=1)
+
+
+# ----------------------------------------------------------------------------
+# Builder
+# ----------------------------------------------------------------------------
+
 def build_stylegan(image_size: int = 32, latent_dim: int = 64, width: int = 16, channels: int = 3,
                    mapping_layers: int = 4, mixing_prob: float = 0.9) -> tuple[StyleGANGenerator, StyleGANDiscriminator]:
-    """Return a small StyleGAN2 (generator, discriminator) pair (train with loss="bce", r1_gamma, r1_every=4)."""
+    """Return a small StyleGAN2 (generator, discriminator) pair (train with loss="bce", r1_gamma, r1_every=4).
+
+    The arguments are those of :class:`StyleGANGenerator` (``image_size``, ``width`` and ``channels``
+    also go to :class:`StyleGANDiscriminator`); ``w_avg_beta`` and ``group_size`` keep their
+    defaults, 0.995 and 4.
+    """
     generator = StyleGANGenerator(image_size, latent_dim, width, channels, mapping_layers, mixing_prob)
     discriminator = StyleGANDiscriminator(image_size, width, channels)
     return generator, discriminator
+
+
+# ----------------------------------------------------------------------------
+# Argument checks
+# ----------------------------------------------------------------------------
+
+def _check_image_size(image_size: int) -> int:
+    """Return the number of x2 steps from 4x4 to image_size; ValueError unless a power of two from 8 to 256."""
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or not 8 <= image_size <= 256 or (
+        image_size & (image_size - 1)
+    ):
+        raise ValueError(f"StyleGAN image_size must be a power of two from 8 to 256 (e.g. 32 or 64), got "
+                         f"{image_size!r}; resize the images (load_dataset(..., size=32))")
+    return int(math.log2(image_size)) - 2

@@ -85,6 +85,13 @@ Recommended settings for a CPU budget (32 px, ``width=16``)::
 (pix2pix's paper uses the BCE loss, ``loss="bce"`` works as well; the least-
 squares loss gives steadier gradients at the small batch sizes of a CPU.
 Neither uses an EMA of G, R1 or a gradient penalty.)
+
+Reading order: pix2pix (:class:`UNetGenerator`, :class:`Pix2PixDiscriminator`
+and the :class:`PatchDiscriminator` inside it, the L1 hook, the builder),
+then CycleGAN (:class:`CycleGANGenerator` and the :class:`ResnetGenerator` /
+:class:`ResidualBlock` inside it, :class:`CycleGANDiscriminator`, the cycle
+hook, the data and translation helpers, the builder), and last the input
+checks both share.
 """
 from __future__ import annotations
 
@@ -101,38 +108,23 @@ Tensor = torch.Tensor
 
 
 # ----------------------------------------------------------------------------
-# Input checks
-# ----------------------------------------------------------------------------
-
-def _check_power_of_two(image_size: int, smallest: int = 8) -> int:
-    """Return log2(image_size); ValueError unless it is a power of two >= smallest."""
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < smallest or (
-        image_size & (image_size - 1)
-    ):
-        raise ValueError(f"image_size must be a power of two >= {smallest} (e.g. 32, 64, 128), got {image_size!r}; "
-                         "resize the images (load_dataset(..., size=32))")
-    return int(math.log2(image_size))
-
-
-def _check_width(width: int) -> None:
-    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-        raise ValueError(f"width must be a positive integer (channels of the first layer, e.g. 16), got {width!r}")
-
-
-def _check_input(x: Tensor, channels: int, image_size: int, model: nn.Module, what: str) -> None:
-    """ValueError naming the expected (N, C, S, S) shape when x does not have it."""
-    if x.dim() != 4 or tuple(x.shape[1:]) != (channels, image_size, image_size):
-        raise ValueError(f"{type(model).__name__} expects {what} of shape (N, {channels}, {image_size}, {image_size}), "
-                         f"got {tuple(x.shape)}; build the model for the images you have "
-                         f"(image_size=..., channels=...)")
-
-
-# ----------------------------------------------------------------------------
 # pix2pix: U-Net generator and PatchGAN discriminator
 # ----------------------------------------------------------------------------
 
 class UNetGenerator(nn.Module):
-    """pix2pix U-Net: G(z, x) with z ignored -> images (N, channels, S, S) in [-1, 1]; dropout is the noise."""
+    """pix2pix U-Net: G(z, x) with z ignored -> images (N, channels, S, S) in [-1, 1]; dropout is the noise.
+
+    Args:
+        image_size: the side S, a power of two >= 8. The encoder has log2(S) stride-2 layers, down
+            to 1x1 (8 at the paper's 256 px); the decoder mirrors them.
+        source_channels: channels of the source x (1 for a mask, 3 for an RGB image).
+        channels: channels of the images made (3 for RGB).
+        width: channels of the first encoder layer (64 in the paper), doubled by every layer up to
+            ``8 * width`` (the paper's C64-C128-C256-C512-C512-...).
+        dropout: the dropout probability in (up to) the three innermost decoder layers, the
+            generator's only source of randomness; 0.5 as in the paper. It acts in training mode
+            only; 0 makes the training translations deterministic as well.
+    """
 
     def __init__(self, image_size: int = 32, source_channels: int = 3, channels: int = 3, width: int = 16,
                  dropout: float = 0.5) -> None:
@@ -182,18 +174,41 @@ class UNetGenerator(nn.Module):
         return h
 
 
-def patch_receptive_field(n_layers: int) -> int:
-    """Return the side in pixels of the input patch seen by one PatchGAN logit with ``n_layers`` stride-2 layers."""
-    # Walk back from one output pixel: a k x k, stride-s layer turns r pixels into (r - 1) s + k.
-    kernels_and_strides = [(4, 2)] * n_layers + [(4, 1), (4, 1)]
-    field = 1
-    for kernel, stride in reversed(kernels_and_strides):
-        field = (field - 1) * stride + kernel
-    return field
+class Pix2PixDiscriminator(nn.Module):
+    """Conditional PatchGAN: D(y, x) = PatchGAN([x, y]) -> patch logits (N, 1, h, w).
+
+    Args:
+        image_size: the side S of source and target, a power of two >= 8.
+        source_channels: channels of the source x; channels: channels of the target y.
+        width, n_layers: those of the :class:`PatchDiscriminator` on the stack
+            (``source_channels + channels`` input channels).
+    """
+
+    def __init__(self, image_size: int = 32, source_channels: int = 3, channels: int = 3, width: int = 16,
+                 n_layers: int | None = None) -> None:
+        super().__init__()
+        self.image_size, self.width, self.channels, self.source_channels = image_size, width, channels, source_channels
+        self.patch = PatchDiscriminator(image_size, source_channels + channels, width, n_layers)
+
+    def forward(self, x: Tensor, source: Tensor) -> Tensor:
+        """Return the patch logits of target-or-fake ``x`` given ``source``, shape (N, 1, h, w)."""
+        _check_input(x, self.channels, self.image_size, self, "images")
+        _check_input(source, self.source_channels, self.image_size, self, "source images")
+        return self.patch(torch.cat([source, x], dim=1))  # condition by channel concatenation
 
 
 class PatchDiscriminator(nn.Module):
-    """PatchGAN: images (N, in_channels, S, S) -> a map of patch logits (N, 1, h, w)."""
+    """PatchGAN: images (N, in_channels, S, S) -> a map of patch logits (N, 1, h, w).
+
+    Args:
+        image_size: the side S, a power of two >= 8.
+        in_channels: channels of its input (an image, or a channel stack such as [x, y]).
+        width: channels of the first layer (64 in the paper), doubled by every layer up to ``8 * width``.
+        n_layers: the number of stride-2 convolutions, which sets the patch size
+            (:func:`patch_receptive_field`: 1 -> 16, 2 -> 34, 3 -> 70 px). None picks 3 (the paper's
+            70x70 patches) from 64 px up and 2 (34x34) below, so a patch stays a part of the image.
+            From 1 to log2(S) - 2: the map after the stride-2 layers must be at least 4x4.
+    """
 
     def __init__(self, image_size: int = 32, in_channels: int = 3, width: int = 16, n_layers: int | None = None) -> None:
         super().__init__()
@@ -225,24 +240,22 @@ class PatchDiscriminator(nn.Module):
         return self.main(x)
 
 
-class Pix2PixDiscriminator(nn.Module):
-    """Conditional PatchGAN: D(y, x) = PatchGAN([x, y]) -> patch logits (N, 1, h, w)."""
-
-    def __init__(self, image_size: int = 32, source_channels: int = 3, channels: int = 3, width: int = 16,
-                 n_layers: int | None = None) -> None:
-        super().__init__()
-        self.image_size, self.width, self.channels, self.source_channels = image_size, width, channels, source_channels
-        self.patch = PatchDiscriminator(image_size, source_channels + channels, width, n_layers)
-
-    def forward(self, x: Tensor, source: Tensor) -> Tensor:
-        """Return the patch logits of target-or-fake ``x`` given ``source``, shape (N, 1, h, w)."""
-        _check_input(x, self.channels, self.image_size, self, "images")
-        _check_input(source, self.source_channels, self.image_size, self, "source images")
-        return self.patch(torch.cat([source, x], dim=1))  # condition by channel concatenation
+def patch_receptive_field(n_layers: int) -> int:
+    """Return the side in pixels of the input patch seen by one PatchGAN logit with ``n_layers`` stride-2 layers."""
+    # Walk back from one output pixel: a k x k, stride-s layer turns r pixels into (r - 1) s + k.
+    kernels_and_strides = [(4, 2)] * n_layers + [(4, 1), (4, 1)]
+    field = 1
+    for kernel, stride in reversed(kernels_and_strides):
+        field = (field - 1) * stride + kernel
+    return field
 
 
 def pix2pix_l1_loss(weight: float = 100.0):
-    """Return a generator_loss hook computing {'l1': weight * mean |y - G(x)|} (y = batch.real)."""
+    """Return a generator_loss hook computing {'l1': weight * mean |y - G(x)|} (y = batch.real).
+
+    ``weight`` is lambda >= 0, 100 in the paper: the L1 term then makes most of the generator's
+    loss, and the adversarial term adds the detail that L1 alone blurs away.
+    """
     if not weight >= 0:
         raise ValueError(f"the L1 weight lambda must be >= 0 (100 in the paper), got {weight!r}")
 
@@ -255,7 +268,11 @@ def pix2pix_l1_loss(weight: float = 100.0):
 
 def build_pix2pix(image_size: int = 32, source_channels: int = 3, channels: int = 3, width: int = 16,
                   n_layers: int | None = None, dropout: float = 0.5) -> tuple[UNetGenerator, Pix2PixDiscriminator]:
-    """Return a pix2pix (U-Net generator, conditional PatchGAN) pair, weights N(0, 0.02) as in the paper."""
+    """Return a pix2pix (U-Net generator, conditional PatchGAN) pair, weights N(0, 0.02) as in the paper.
+
+    The arguments are those of :class:`UNetGenerator` (``dropout``) and :class:`Pix2PixDiscriminator`
+    (``n_layers``); the others go to both.
+    """
     generator = UNetGenerator(image_size, source_channels, channels, width, dropout)
     discriminator = Pix2PixDiscriminator(image_size, source_channels, channels, width, n_layers)
     generator.apply(weights_init)  # DCGAN init: conv N(0, 0.02), norm scale N(1, 0.02), bias 0
@@ -267,23 +284,39 @@ def build_pix2pix(image_size: int = 32, source_channels: int = 3, channels: int 
 # CycleGAN: two ResNet generators, two PatchGANs, the cycle and identity terms
 # ----------------------------------------------------------------------------
 
-class ResidualBlock(nn.Module):
-    """x + (pad-conv3-IN-ReLU-pad-conv3-IN)(x), the CycleGAN generator's residual block."""
+class CycleGANGenerator(nn.Module):
+    """G_AB and G_BA in one module: forward(z, [a, b]) -> [G_BA(b), G_AB(a)] = [fake A, fake B] (z ignored).
 
-    def __init__(self, channels: int) -> None:
+    Args:
+        image_size: the side S of both domains' images.
+        channels: channels of one domain's images; the stacks [a, b] have ``2 * channels``.
+        width, n_blocks: those of each of the two :class:`ResnetGenerator`.
+    """
+
+    def __init__(self, image_size: int = 32, channels: int = 3, width: int = 16, n_blocks: int = 3) -> None:
         super().__init__()
-        self.body = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), nn.InstanceNorm2d(channels), nn.ReLU(),
-            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), nn.InstanceNorm2d(channels),
-        )
+        self.image_size, self.channels, self.width, self.latent_dim = image_size, channels, width, 1
+        self.g_ab = ResnetGenerator(image_size, channels, width, n_blocks)  # G: A -> B
+        self.g_ba = ResnetGenerator(image_size, channels, width, n_blocks)  # F: B -> A
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Return x + F(x)."""
-        return x + self.body(x)
+    def forward(self, z: Tensor, pair: Tensor) -> Tensor:
+        """Return the stack [G_BA(b), G_AB(a)] of shape (N, 2 channels, S, S)."""
+        _check_input(pair, 2 * self.channels, self.image_size, self, "channel stacks [a, b] (see unpaired_pairs)")
+        a, b = _split_pair(pair, self.channels)
+        return torch.cat([self.g_ba(b), self.g_ab(a)], dim=1)  # [F(b), G(a)]: a fake A and a fake B
 
 
 class ResnetGenerator(nn.Module):
-    """CycleGAN's generator c7s1-w, d2w, d4w, R4w x n_blocks, u2w, uw, c7s1-3: images -> images in [-1, 1]."""
+    """CycleGAN's generator c7s1-w, d2w, d4w, R4w x n_blocks, u2w, uw, c7s1-3: images -> images in [-1, 1].
+
+    Args:
+        image_size: the side S, a power of two >= 8 (two stride-2 downsamplings, then two upsamplings).
+        channels: channels of the input and of the output images.
+        width: channels of the first 7x7 convolution (64 in the paper); the residual blocks, at
+            S/4, have ``4 * width``.
+        n_blocks: the number of :class:`ResidualBlock` at S/4: 6 in the paper at 128 px, 9 at
+            256 px; 3 here, for 32-64 px on a CPU.
+    """
 
     def __init__(self, image_size: int = 32, channels: int = 3, width: int = 16, n_blocks: int = 3) -> None:
         super().__init__()
@@ -306,29 +339,33 @@ class ResnetGenerator(nn.Module):
         return self.main(x)
 
 
-def _split_pair(stack: Tensor, channels: int) -> tuple[Tensor, Tensor]:
-    """Return (a, b) from a channel stack [a, b] of shape (N, 2 channels, S, S)."""
-    return stack[:, :channels], stack[:, channels:]
+class ResidualBlock(nn.Module):
+    """x + (pad-conv3-IN-ReLU-pad-conv3-IN)(x), the CycleGAN generator's residual block.
 
+    Args:
+        channels: channels of x, kept by the block (reflection padding keeps the size).
+    """
 
-class CycleGANGenerator(nn.Module):
-    """G_AB and G_BA in one module: forward(z, [a, b]) -> [G_BA(b), G_AB(a)] = [fake A, fake B] (z ignored)."""
-
-    def __init__(self, image_size: int = 32, channels: int = 3, width: int = 16, n_blocks: int = 3) -> None:
+    def __init__(self, channels: int) -> None:
         super().__init__()
-        self.image_size, self.channels, self.width, self.latent_dim = image_size, channels, width, 1
-        self.g_ab = ResnetGenerator(image_size, channels, width, n_blocks)  # G: A -> B
-        self.g_ba = ResnetGenerator(image_size, channels, width, n_blocks)  # F: B -> A
+        self.body = nn.Sequential(
+            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), nn.InstanceNorm2d(channels), nn.ReLU(),
+            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), nn.InstanceNorm2d(channels),
+        )
 
-    def forward(self, z: Tensor, pair: Tensor) -> Tensor:
-        """Return the stack [G_BA(b), G_AB(a)] of shape (N, 2 channels, S, S)."""
-        _check_input(pair, 2 * self.channels, self.image_size, self, "channel stacks [a, b] (see unpaired_pairs)")
-        a, b = _split_pair(pair, self.channels)
-        return torch.cat([self.g_ba(b), self.g_ab(a)], dim=1)  # [F(b), G(a)]: a fake A and a fake B
+    def forward(self, x: Tensor) -> Tensor:
+        """Return x + F(x)."""
+        return x + self.body(x)
 
 
 class CycleGANDiscriminator(nn.Module):
-    """D_A and D_B in one module: forward([a, b]) -> [D_A(a), D_B(b)] patch logits (N, 2, h, w)."""
+    """D_A and D_B in one module: forward([a, b]) -> [D_A(a), D_B(b)] patch logits (N, 2, h, w).
+
+    Args:
+        image_size: the side S of both domains' images.
+        channels: channels of one domain's images (the stacks have ``2 * channels``).
+        width, n_layers: those of each of the two :class:`PatchDiscriminator`.
+    """
 
     def __init__(self, image_size: int = 32, channels: int = 3, width: int = 16, n_layers: int | None = None) -> None:
         super().__init__()
@@ -343,8 +380,19 @@ class CycleGANDiscriminator(nn.Module):
         return torch.cat([self.d_a(a), self.d_b(b)], dim=1)  # the losses' mean averages L_GAN(F, D_A), L_GAN(G, D_B)
 
 
+def _split_pair(stack: Tensor, channels: int) -> tuple[Tensor, Tensor]:
+    """Return (a, b) from a channel stack [a, b] of shape (N, 2 channels, S, S)."""
+    return stack[:, :channels], stack[:, channels:]
+
+
 def cycle_loss(weight_cycle: float = 10.0, weight_identity: float = 5.0):
-    """Return a generator_loss hook computing {'cycle': ..., 'identity': ...} for a CycleGANGenerator."""
+    """Return a generator_loss hook computing {'cycle': ..., 'identity': ...} for a CycleGANGenerator.
+
+    Args:
+        weight_cycle: lambda_cyc >= 0, 10 in the paper.
+        weight_identity: lambda_id >= 0, 0.5 lambda_cyc = 5 in the paper; 0 leaves the identity
+            terms out (and saves their two extra generator passes).
+    """
     if not (weight_cycle >= 0 and weight_identity >= 0):
         raise ValueError(f"the cycle and identity weights must be >= 0 (10 and 5 in the paper), "
                          f"got {weight_cycle!r} and {weight_identity!r}")
@@ -366,7 +414,10 @@ def cycle_loss(weight_cycle: float = 10.0, weight_identity: float = 5.0):
 
 
 def unpaired_pairs(images_a: Tensor, images_b: Tensor, seed: int = 0) -> Tensor:
-    """Return the channel stacks [a, b] (N, 2C, S, S) of independently shuffled A and B images (no pairing)."""
+    """Return the channel stacks [a, b] (N, 2C, S, S) of independently shuffled A and B images (no pairing).
+
+    ``seed`` fixes the two shuffles, so a run can be repeated.
+    """
     images_a, images_b = torch.as_tensor(images_a), torch.as_tensor(images_b)
     if images_a.dim() != 4 or images_a.shape[1:] != images_b.shape[1:]:
         raise ValueError(f"A and B images must both be (N, C, S, S) with the same C and S, got "
@@ -379,6 +430,16 @@ def unpaired_pairs(images_a: Tensor, images_b: Tensor, seed: int = 0) -> Tensor:
     order_a = torch.randperm(len(images_a), generator=rng)  # two independent shuffles: a_i and b_i are unrelated
     order_b = torch.randperm(len(images_b), generator=rng)
     return torch.cat([images_a[order_a], images_b[order_b]], dim=1).float()
+
+
+def translate_a_to_b(model: CycleGANGenerator, images_a: Tensor) -> Tensor:
+    """Return G_AB(images_a): A images translated to domain B."""
+    return _translate(model.g_ab, torch.as_tensor(images_a).float())
+
+
+def translate_b_to_a(model: CycleGANGenerator, images_b: Tensor) -> Tensor:
+    """Return G_BA(images_b): B images translated to domain A."""
+    return _translate(model.g_ba, torch.as_tensor(images_b).float())
 
 
 @torch.no_grad()
@@ -394,21 +455,42 @@ def _translate(network: nn.Module, images: Tensor, batch_size: int = 256) -> Ten
         network.train(was_training)
 
 
-def translate_a_to_b(model: CycleGANGenerator, images_a: Tensor) -> Tensor:
-    """Return G_AB(images_a): A images translated to domain B."""
-    return _translate(model.g_ab, torch.as_tensor(images_a).float())
-
-
-def translate_b_to_a(model: CycleGANGenerator, images_b: Tensor) -> Tensor:
-    """Return G_BA(images_b): B images translated to domain A."""
-    return _translate(model.g_ba, torch.as_tensor(images_b).float())
-
-
 def build_cyclegan(image_size: int = 32, channels: int = 3, width: int = 16, n_blocks: int = 3,
                    n_layers: int | None = None) -> tuple[CycleGANGenerator, CycleGANDiscriminator]:
-    """Return a CycleGAN (G_AB + G_BA, D_A + D_B) pair, weights N(0, 0.02) as in the paper."""
+    """Return a CycleGAN (G_AB + G_BA, D_A + D_B) pair, weights N(0, 0.02) as in the paper.
+
+    The arguments are those of :class:`CycleGANGenerator` (``n_blocks``) and
+    :class:`CycleGANDiscriminator` (``n_layers``); the others go to both.
+    """
     generator = CycleGANGenerator(image_size, channels, width, n_blocks)
     discriminator = CycleGANDiscriminator(image_size, channels, width, n_layers)
     generator.apply(weights_init)  # DCGAN init: conv N(0, 0.02), norm scale N(1, 0.02), bias 0
     discriminator.apply(weights_init)
     return generator, discriminator
+
+
+# ----------------------------------------------------------------------------
+# Input checks
+# ----------------------------------------------------------------------------
+
+def _check_power_of_two(image_size: int, smallest: int = 8) -> int:
+    """Return log2(image_size); ValueError unless it is a power of two >= smallest."""
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < smallest or (
+        image_size & (image_size - 1)
+    ):
+        raise ValueError(f"image_size must be a power of two >= {smallest} (e.g. 32, 64, 128), got {image_size!r}; "
+                         "resize the images (load_dataset(..., size=32))")
+    return int(math.log2(image_size))
+
+
+def _check_width(width: int) -> None:
+    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+        raise ValueError(f"width must be a positive integer (channels of the first layer, e.g. 16), got {width!r}")
+
+
+def _check_input(x: Tensor, channels: int, image_size: int, model: nn.Module, what: str) -> None:
+    """ValueError naming the expected (N, C, S, S) shape when x does not have it."""
+    if x.dim() != 4 or tuple(x.shape[1:]) != (channels, image_size, image_size):
+        raise ValueError(f"{type(model).__name__} expects {what} of shape (N, {channels}, {image_size}, {image_size}), "
+                         f"got {tuple(x.shape)}; build the model for the images you have "
+                         f"(image_size=..., channels=...)")
