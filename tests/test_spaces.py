@@ -19,11 +19,11 @@ from medgan_nb.metrics.spaces import (
     MultiLayerFeatures,
     PooledFeatures,
     encoder_accuracy,
+    describe_space,
     encoder_cache_path,
     feature_space,
     inception_status,
     train_domain_encoder,
-    use_feature_space,
 )
 
 QUICK = EncoderSettings(widths=(8, 16, 16), steps=150, batch_size=32)  # seconds, enough to learn something
@@ -81,17 +81,16 @@ def test_torchmetrics_fid_and_kid_in_the_encoder_space_equal_a_scipy_reference(s
     assert theirs.mean == pytest.approx(ours.mean, rel=1e-3)
 
 
-def test_use_feature_space_sets_the_default_of_every_distance(splits):
+def test_a_space_is_used_where_it_is_passed_and_never_becomes_a_session_default(splits):
+    """Two evaluations in one kernel cannot share a space by accident: building one changes no default."""
     train, test = splits
     real, fake = test.images[:40], test.images[40:80]
     before = frechet_distance(real, fake)
-    try:
-        space = use_feature_space("domain", train, progress=False)
-        assert frechet_distance(real, fake) == pytest.approx(frechet_distance(real, fake, space), rel=1e-9)
-        assert frechet_distance(real, fake) != pytest.approx(before, rel=1e-3)
-    finally:
-        spaces._EVALUATION_SPACE = None  # leave the session's default as other tests expect it
-    assert frechet_distance(real, fake) == pytest.approx(before, rel=1e-9)
+    space = feature_space("domain", train, progress=False)
+    assert space.space_name == "domain" and describe_space(space).startswith("feature space 'domain'")
+    assert frechet_distance(real, fake, space) != pytest.approx(before, rel=1e-3)  # the space changes the number
+    assert frechet_distance(real, fake) == pytest.approx(before, rel=1e-9)  # and the default did not move
+    assert not hasattr(spaces, "use_feature_space") and not hasattr(spaces, "_EVALUATION_SPACE")
 
 
 def test_missing_inception_weights_are_reported_with_the_fix(monkeypatch, tmp_path):

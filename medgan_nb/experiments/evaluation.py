@@ -11,8 +11,9 @@ as a black-and-white image, its B domain the real images), so that it too turns 
 :func:`evaluate_images` then measures one set of generated images against the held-out real set
 with every metric of :mod:`medgan_nb.metrics` and returns one row of the comparison table.
 All feature-space metrics (Fréchet distance, KID, precision/recall/density/coverage, the
-feature-space memorisation audit) go through :func:`evaluation_extractor`, the one place
-that picks the feature space, so switching the space changes every column at once.
+feature-space memorisation audit) use the :class:`Reference`'s ``extractor``, the one place
+that holds the feature space (``make_reference(..., extractor=...)``), so switching the
+space changes every column at once.
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ from ..metrics.fid import features_of
 from ..metrics.memorization import audit_from_distances, memorization_audit
 from ..metrics.morphology import lesion_attributes, morphology_distance, segment_lesions
 from ..metrics.prdc import prdc
-from ..metrics.spaces import evaluation_extractor as session_extractor
+from ..metrics.features import default_extractor
 from ..metrics.spaces import inception_status
 from ..metrics.two_sample import classifier_two_sample_test
 from ..metrics.uncertainty import (NO_CLEAR_DIFFERENCE, above_chance, differs, interval_se, pick_winner, proportion_se,
@@ -45,14 +46,8 @@ from ..models.translation import translate_a_to_b, unpaired_pairs
 from .families import FamilyRun
 
 
-def evaluation_extractor() -> nn.Module:
-    """Return the feature extractor every feature-space metric of the table uses (the one place to switch it)."""
-    return session_extractor()  # the session's evaluation space, chosen in medgan_nb.metrics.spaces
-
-
-def evaluation_space_name() -> str:
-    """Return a short name of the feature space :func:`evaluation_extractor` gives, for tables and prose."""
-    extractor = evaluation_extractor()
+def space_name(extractor: nn.Module) -> str:
+    """Return a short name of a feature space (an extractor), for tables and prose."""
     name = getattr(extractor, "space_name", None) or type(extractor).__name__
     return f"{name} (D = {extractor.num_features})"
 
@@ -132,6 +127,7 @@ class Reference:
     images: torch.Tensor  # held-out half A: the reference every family (and the floor) is measured against
     other_half: torch.Tensor  # held-out half B: the floor's "generated" set
     train_images: torch.Tensor
+    extractor: nn.Module  # the feature space of every feature-space metric of the table
     features: torch.Tensor  # of half A
     other_features: torch.Tensor  # of half B
     train_features: torch.Tensor
@@ -142,12 +138,14 @@ class Reference:
 
 
 def make_reference(heldout: torch.Tensor, train_images: torch.Tensor, n_boot: int = 100, c2st_epochs: int = 6,
-                   seed: int = 0) -> Reference:
-    """Return a :class:`Reference`: held-out images split into two random halves, features and attributes of half A."""
+                   seed: int = 0, extractor: nn.Module | None = None) -> Reference:
+    """Return a :class:`Reference`: held-out images split into two random halves, features and attributes of half A.
+
+    ``extractor`` is the feature space of the whole table (default: the kit's fixed random space)."""
     first, second = random_halves(len(heldout), seed)
-    extractor = evaluation_extractor()
+    extractor = extractor or default_extractor()
     images, other = heldout[first], heldout[second]
-    return Reference(images, other, train_images, features_of(images, extractor), features_of(other, extractor),
+    return Reference(images, other, train_images, extractor, features_of(images, extractor), features_of(other, extractor),
                      features_of(train_images, extractor), lesion_attributes(images), n_boot, c2st_epochs, seed)
 
 
@@ -160,7 +158,7 @@ def _nearest_train(features: torch.Tensor, train_features: torch.Tensor) -> tupl
 
 def evaluate_images(reference: Reference, fake: torch.Tensor, n_pairs: int = 100) -> dict[str, Any]:
     """Return one table row: every metric of ``fake`` against the reference (distances, PRDC, C2ST, MS-SSIM, morphology, copies)."""
-    extractor = evaluation_extractor()
+    extractor = reference.extractor
     fake = fake[: len(reference.images)]
     fake_features = features_of(fake, extractor)
     with warnings.catch_warnings():  # N <= D: every Fréchet distance here is biased the same way (said in the notebook)

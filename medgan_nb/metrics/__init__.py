@@ -8,5 +8,5 @@ from .frd import frd_status, frechet_radiomic_distance
 from .prdc import prdc
 from .sensitivity import CORRUPTIONS, SensitivityTable, corrupted_sets, sensitivity_table
 from .spaces import (RECOMMENDED_SPACE, SPACES, FeatureSpaceUnavailable, describe_space, feature_space,
-                     inception_status, train_domain_encoder, use_feature_space)
+                     inception_status, train_domain_encoder)
 from .two_sample import classifier_two_sample_test, two_sample_floor

@@ -52,7 +52,7 @@ from torchmetrics.image.kid import KernelInceptionDistance
 
 from ..models.sampling import model_device
 from .checks import check_feature_pair, check_image_pair
-from .spaces import evaluation_extractor
+from .features import default_extractor
 
 MIN_SAMPLES = 2  # a covariance needs at least two points
 
@@ -183,7 +183,7 @@ def _feed(metric, real_images: torch.Tensor, fake_images: torch.Tensor, device: 
 def torchmetrics_frechet_distance(real_images: torch.Tensor, fake_images: torch.Tensor,
                                   extractor: nn.Module | None = None, batch_size: int = 256) -> float:
     """Return torchmetrics' FID of two image sets (N, 3, H, W) in [-1, 1] computed in the extractor's feature space."""
-    extractor = extractor or evaluation_extractor()
+    extractor = extractor or default_extractor()
     check_image_pair(real_images, fake_images)
     check_enough_for_frechet(len(real_images), len(fake_images), int(getattr(extractor, "num_features", 0)) or 10**9)
     device = model_device(extractor)
@@ -198,7 +198,7 @@ def torchmetrics_frechet_distance(real_images: torch.Tensor, fake_images: torch.
 def kernel_distance(real_images: torch.Tensor, fake_images: torch.Tensor, extractor: nn.Module | None = None,
                     subsets: int = 100, subset_size: int = 1000, seed: int = 0, batch_size: int = 256) -> KernelDistance:
     """Return torchmetrics' KID (mean, std) of two image sets (N, 3, H, W) in [-1, 1] in the extractor's feature space."""
-    extractor = extractor or evaluation_extractor()
+    extractor = extractor or default_extractor()
     check_image_pair(real_images, fake_images)
     subset_size = min(subset_size, len(real_images), len(fake_images))
     if subset_size < 2:

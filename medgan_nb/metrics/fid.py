@@ -19,12 +19,12 @@ We do not re-implement the formula: torchmetrics'
 ``FrechetInceptionDistance`` accepts any ``nn.Module`` as its feature
 extractor (``feature=``); it calls the module on each batch we pass to
 ``update`` (float images in [-1, 1], unchanged, since the module is custom)
-and reads the feature size from its ``num_features`` attribute. The default
-module is the session's evaluation space, chosen once per notebook with
-:func:`medgan_nb.metrics.spaces.use_feature_space` (until then the kit's fixed
-:class:`~medgan_nb.metrics.features.LesionFeatureExtractor`: random conv +
-colour statistics, no download), so the value is a *Fréchet distance in the
-kit's feature space*, not an Inception FID.
+and reads the feature size from its ``num_features`` attribute. The module is
+the ``extractor`` passed in (a space from :func:`medgan_nb.metrics.spaces.feature_space`),
+by default the kit's fixed :class:`~medgan_nb.metrics.features.LesionFeatureExtractor`
+(random conv + colour statistics, no download). There is no session-wide
+setting: a distance measured in another space says so at its call. The value
+is a *Fréchet distance in the kit's feature space*, not an Inception FID.
 
 Sample sizes: :math:`\Sigma` is a :math:`D \times D` matrix estimated from
 :math:`N` images, so it has rank at most :math:`N - 1`. With :math:`N < D`
@@ -43,7 +43,7 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from ..models.sampling import model_device, sample_images
 from .checks import check_finite_images, check_image_pair
 from .features import check_images
-from .spaces import evaluation_extractor
+from .features import default_extractor
 
 MIN_SAMPLES = 2  # a covariance needs at least two points
 
@@ -54,7 +54,7 @@ def features_of(
     batch_size: int = 256,
 ) -> torch.Tensor:
     """Return the features (N, D) on the CPU of images (N, 3, H, W) in [-1, 1], computed in batches."""
-    extractor = extractor or evaluation_extractor()
+    extractor = extractor or default_extractor()
     check_images(images)
     if len(images):
         check_finite_images(images)  # NaNs or a [0, 255] range would give meaningless features
@@ -76,7 +76,7 @@ def frechet_distance(
     batch_size: int = 256,
 ) -> float:
     r"""Return the Fréchet distance :math:`d^2` between the feature Gaussians of two image sets (lower = closer)."""
-    extractor = extractor or evaluation_extractor()
+    extractor = extractor or default_extractor()
     for name, images in (("real_images", real_images), ("fake_images", fake_images)):
         check_images(images, name)
         if len(images) < MIN_SAMPLES:

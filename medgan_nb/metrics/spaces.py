@@ -271,14 +271,19 @@ def feature_space(name: str = RECOMMENDED_SPACE, train_set: LesionDataset | None
         raise ValueError(f"unknown feature space {name!r}; choose one of {', '.join(SPACES)} "
                          f"(the kit recommends {RECOMMENDED_SPACE!r})")
     if name == "random":
-        return LesionFeatureExtractor()
+        return _named(LesionFeatureExtractor(), name)
     if name == "inception":
-        return inception_extractor()
+        return _named(inception_extractor(), name)
     if train_set is None:
         raise ValueError(f"the {name!r} space is an encoder trained on your data: pass the training split, "
                          f"feature_space({name!r}, load_dataset(dataset, split='train'))")
     encoder = train_domain_encoder(train_set, settings, progress=progress)
-    return PooledFeatures(encoder) if name == "domain" else MultiLayerFeatures(encoder)
+    return _named(PooledFeatures(encoder) if name == "domain" else MultiLayerFeatures(encoder), name)
+
+
+def _named(extractor: nn.Module, name: str) -> nn.Module:
+    extractor.space_name = name  # shown by describe_space
+    return extractor
 
 
 def encoder_accuracy(encoder: DomainEncoder, dataset: LesionDataset) -> float:
@@ -288,40 +293,17 @@ def encoder_accuracy(encoder: DomainEncoder, dataset: LesionDataset) -> float:
     return float((predicted == dataset.labels).float().mean())
 
 
-# ----------------------------------------------------------------------------
-# The kit's evaluation space for this session: what frechet_distance(...) measures in by default
-# ----------------------------------------------------------------------------
-
-_EVALUATION_SPACE: nn.Module | None = None
-
-
-def use_feature_space(name: str = RECOMMENDED_SPACE, train_set: LesionDataset | None = None,
-                      progress: bool = True) -> nn.Module:
-    """Return the extractor of space ``name`` and make it the default of every distance in this session."""
-    global _EVALUATION_SPACE
-    extractor = feature_space(name, train_set, progress=progress)
-    extractor.space_name = name  # shown by describe_space
-    _EVALUATION_SPACE = extractor
-    return extractor
-
-
-def evaluation_extractor() -> nn.Module:
-    """Return the session's evaluation space (set by use_feature_space), else the fixed random stand-in."""
-    if _EVALUATION_SPACE is not None:
-        return _EVALUATION_SPACE
-    from .features import default_extractor
-
-    return default_extractor()
-
-
 def describe_space(extractor: nn.Module | None = None) -> str:
     """Return one line naming a feature space and its size D, for a notebook to print."""
-    extractor = extractor or evaluation_extractor()
+    if extractor is None:
+        from .features import default_extractor
+
+        extractor = default_extractor()
     name = getattr(extractor, "space_name", None) or type(extractor).__name__
     return f"feature space {name!r}: D = {extractor.num_features} features per image"
 
 
 __all__ = ["SPACES", "RECOMMENDED_SPACE", "EncoderSettings", "DomainEncoder", "PooledFeatures", "MultiLayerFeatures",
-           "FeatureSpaceUnavailable", "feature_space", "use_feature_space", "evaluation_extractor", "describe_space",
+           "FeatureSpaceUnavailable", "feature_space", "describe_space",
            "train_domain_encoder", "encoder_cache_path", "dataset_fingerprint", "inception_status",
            "inception_extractor", "encoder_accuracy"]
