@@ -7,6 +7,7 @@ are converted by :func:`to_uint8_images`.
 """
 from __future__ import annotations
 
+import math
 import textwrap
 from typing import Sequence
 
@@ -521,6 +522,37 @@ def plot_family_samples(samples: dict[str, object], captions: dict[str, str] | N
         ax.set_yticks([])
         ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
         ax.set_title(captions.get(name, ""), fontsize=8, loc="left")
+    fig.suptitle(title)
+    finish(fig)
+    return fig
+
+
+def plot_sample_grids(groups: dict[str, torch.Tensor], n_show: int = 16, nrow: int = 8, columns: int = 2,
+                      title: str = "Samples (same z in every panel)"):
+    """Draw one sample grid per named image set, ``columns`` panels per row; return the Figure."""
+    names = list(groups)
+    rows = math.ceil(len(names) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(6 * columns, 1.9 * rows + 0.4), squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        show_images(groups[name][:n_show], nrow=nrow, ax=ax, title=name)
+    for ax in axes.flat[len(names):]:
+        ax.set_axis_off()
+    fig.suptitle(title)
+    finish(fig)
+    return fig
+
+
+def plot_image_rows(rows: dict[str, torch.Tensor], n: int = 8, title: str = "", outline_masks: torch.Tensor | None = None):
+    """Return a figure with one row of ``n`` images per entry of ``rows`` (the row names on the left)."""
+    fig, axes = plt.subplots(len(rows), n, figsize=(1.1 * n, 1.2 * len(rows) + 0.6), squeeze=False)
+    for r, (name, images) in enumerate(rows.items()):
+        pictures = to_uint8_images(images[:n])
+        for i in range(n):
+            axes[r, i].imshow(pictures[i])
+            if outline_masks is not None:
+                axes[r, i].contour(outline_masks[i].float().numpy(), levels=[0.5], colors="lime", linewidths=0.8)
+            axes[r, i].set_xticks([]), axes[r, i].set_yticks([])
+        axes[r, 0].set_ylabel(name, fontsize=8)
     fig.suptitle(title)
     finish(fig)
     return fig

@@ -8,6 +8,7 @@ import torch
 
 from medgan_nb.data import load_dataset
 from medgan_nb.data.sources import LesionDataset
+from medgan_nb import viz
 from medgan_nb.experiments import translation as tr
 from medgan_nb.metrics.fid import sample_generator
 from medgan_nb.metrics.morphology import dice_score
@@ -226,7 +227,7 @@ def test_figures_have_titles_and_labelled_axes(phantom, hair_pairs):
     scores = {"identity": tr.restoration_scores(hair_pairs.a[:4], hair_pairs.b[:4])}
     score_figure = tr.plot_restoration_scores(scores)
     assert all(ax.get_ylabel() and ax.get_title() for ax in score_figure.axes)
-    rows = tr.plot_image_rows({"a": hair_pairs.a, "b": hair_pairs.b}, n=4, title="rows",
+    rows = viz.plot_image_rows({"a": hair_pairs.a, "b": hair_pairs.b}, n=4, title="rows",
                               outline_masks=hair_pairs.masks)
     assert rows._suptitle.get_text() == "rows" and len(rows.axes) == 8
     model = build_family("pix2pix", 32, budget="smoke")[0]

@@ -131,21 +131,6 @@ def zoo_verdict(table: pd.DataFrame) -> str:
             f"time per generator step relative to {reference_name}: {costs}")
 
 
-def plot_sample_grids(groups: dict[str, Tensor], n_show: int = 16, nrow: int = 8, columns: int = 2,
-                      title: str = "Samples (same z in every panel)"):
-    """Draw one sample grid per named image set, ``columns`` panels per row; return the Figure."""
-    names = list(groups)
-    rows = math.ceil(len(names) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(6 * columns, 1.9 * rows + 0.4), squeeze=False)
-    for ax, name in zip(axes.flat, names):
-        viz.show_images(groups[name][:n_show], nrow=nrow, ax=ax, title=name)
-    for ax in axes.flat[len(names):]:
-        ax.set_axis_off()
-    fig.suptitle(title)
-    viz.finish(fig)
-    return fig
-
-
 def _running_mean(steps: Sequence[float], values: Sequence[float], smooth: int) -> tuple[np.ndarray, np.ndarray]:
     """Return (steps, values) smoothed by a running mean over ``smooth`` records (unchanged when smooth <= 1)."""
     steps, values = np.asarray(steps, dtype=float), np.asarray(values, dtype=float)

@@ -411,22 +411,6 @@ def restoration_scores(restored, truth, max_psnr: float = 100.0) -> dict[str, np
     return {"psnr": np.minimum(psnr, max_psnr), "ssim": ssim}
 
 
-def plot_image_rows(rows: dict[str, Tensor], n: int = 8, title: str = "", outline_masks: Tensor | None = None):
-    """Return a figure with one row of ``n`` images per entry of ``rows`` (the row names on the left)."""
-    fig, axes = plt.subplots(len(rows), n, figsize=(1.1 * n, 1.2 * len(rows) + 0.6), squeeze=False)
-    for r, (name, images) in enumerate(rows.items()):
-        pictures = to_uint8_images(images[:n])
-        for i in range(n):
-            axes[r, i].imshow(pictures[i])
-            if outline_masks is not None:
-                axes[r, i].contour(outline_masks[i].float().numpy(), levels=[0.5], colors="lime", linewidths=0.8)
-            axes[r, i].set_xticks([]), axes[r, i].set_yticks([])
-        axes[r, 0].set_ylabel(name, fontsize=8)
-    fig.suptitle(title)
-    viz.finish(fig)
-    return fig
-
-
 def plot_restoration_scores(scores: dict[str, dict[str, np.ndarray]], title: str = "Hair removal against the truth"):
     """Return a figure: mean PSNR (dB) and mean SSIM per method, with the spread over images as whiskers."""
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
