@@ -624,3 +624,18 @@ def test_export_checks_its_arguments(tmp_path):
         export_phantoms(tmp_path, "imagenet")
     with pytest.raises(ValueError, match="28, 64, 128, 224"):
         export_phantoms(tmp_path, "dermamnist", size=100)
+
+
+def test_the_phantom_cache_key_follows_every_module_of_the_renderer(tmp_path):
+    """A change to any stage of the phantom package (not only its __init__) must re-render, not reuse the cache."""
+    import types
+
+    from medgan_nb.data.sources.phantom_source import _renderer_hash
+
+    for name, text in (("__init__.py", "x = 1\n"), ("geometry.py", "y = 2\n")):
+        (tmp_path / name).write_text(text)
+    fake = types.SimpleNamespace(__file__=str(tmp_path / "__init__.py"))
+    before = _renderer_hash(fake)
+    assert _renderer_hash(fake) == before  # stable
+    (tmp_path / "geometry.py").write_text("y = 3\n")
+    assert _renderer_hash(fake) != before

@@ -33,11 +33,10 @@ def _prepare_phantom(root, size: int, split: str, options: dict[str, Any], **kw:
     bounds = {"train": (0, round(n * f_train)), "val": (round(n * f_train), round(n * (f_train + f_val)))}
     bounds.update({"test": (bounds["val"][1], n), "all": (0, n)})
     start, stop = bounds[split]
-    source_file = Path(getattr(phantom, "__file__", "") or "")
     key = {
         "n": n, "seed": options["seed"], "config": repr(config), "split": split, "range": (start, stop),
         # Changing the renderer's code invalidates the cache.
-        "renderer": hashlib.sha1(source_file.read_bytes()).hexdigest() if source_file.suffix == ".py" else "",
+        "renderer": _renderer_hash(phantom),
     }
 
     def build() -> _Decoded:
@@ -106,3 +105,11 @@ def _render_phantom_range(phantom, start, stop, size, options, config, split, bo
     )
 
 
+def _renderer_hash(phantom: Any) -> str:
+    """Return a hash of the phantom renderer's code: every module of the ``data.phantom`` package, in name order."""
+    package = Path(getattr(phantom, "__file__", "") or "").parent
+    digest = hashlib.sha1()
+    for module in sorted(package.glob("*.py")):  # a change to any stage (geometry, pigment, ...) counts
+        digest.update(module.name.encode())
+        digest.update(module.read_bytes())
+    return digest.hexdigest()
