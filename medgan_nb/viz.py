@@ -35,6 +35,17 @@ def finish(fig):
     return fig
 
 
+def finish_log_axes(ax, xlabel: str, ylabel: str, title: str):
+    """Label a log-scale axis the kit's way (labels, title, grid on major and minor ticks, small legend); return its Figure laid out."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    ax.figure.tight_layout()
+    return ax.figure
+
+
 def image_grid(images, nrow: int = 8, pad: int = 2, pad_value: int = 255) -> np.ndarray:
     """Return one uint8 image (H, W, 3) tiling ``images`` in rows of ``nrow``."""
     imgs = to_uint8_images(images)

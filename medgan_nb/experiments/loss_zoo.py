@@ -443,13 +443,8 @@ def plot_power_spectra(groups: dict[str, Tensor]):
         ax.semilogy(frequencies[1:], power[1:], style, label=name, linewidth=2)  # f = 0 is the removed mean
     ax.axvline(0.5, color="grey", linestyle=":", label="Nyquist along an axis (0.5)")
     ax.axvspan(0.25, float(frequencies[-1]), color="grey", alpha=0.08, label="high-frequency band")
-    ax.set_xlabel("spatial frequency (cycles per pixel)")
-    ax.set_ylabel("mean power (log scale)")
-    ax.set_title("Azimuthally averaged power spectrum of grey images")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return viz.finish_log_axes(ax, "spatial frequency (cycles per pixel)", "mean power (log scale)",
+                               "Azimuthally averaged power spectrum of grey images")
 
 
 def checkerboard_verdict(fd: dict[str, float], spectrum_error: dict[str, float]) -> str:

@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 from ...losses import get_loss, r1_penalty
 from ...models.toy import GaussianGenerator, ToyDiscriminator
+from ...viz import finish_log_axes
 from .toy_data import GaussianMixture1D
 
 Tensor = torch.Tensor
@@ -202,13 +203,8 @@ def plot_generator_gradients(probabilities: np.ndarray, curves: dict[str, np.nda
         ax.plot(probabilities, values, color=colour, lw=2, label=label)
     ax.set_yscale("log")
     ax.axvspan(0, 0.1, color="grey", alpha=0.15, label="early training: D rejects fakes")
-    ax.set_xlabel("D(G(z)), the discriminator's probability that a fake is real")
-    ax.set_ylabel("|gradient w.r.t. the logit| (log scale)")
-    ax.set_title("Generator gradient vs how confidently D rejects the fake")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return finish_log_axes(ax, "D(G(z)), the discriminator's probability that a fake is real",
+                           "|gradient w.r.t. the logit| (log scale)", "Generator gradient vs how confidently D rejects the fake")
 
 
 def parameter_gradient_norm(parameters: Sequence[torch.nn.Parameter]) -> float:
