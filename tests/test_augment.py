@@ -185,7 +185,7 @@ def test_diffaugment_keeps_the_discriminator_from_memorising_a_small_training_se
     for seed in (0, 1, 2):
         # 16 images in batches of 16 for 100 steps: D sees each image 100 times; a fast lr lets it memorise them
         runs = run_small_data_experiment(pool, heldout, n_images=16, n_monitor=16, every=100, seed=seed,
-                                         image_size=32, width=16, steps=100, batch_size=16, device="cpu",
+                                         width=16, steps=100, batch_size=16, device="cpu",
                                          progress=False, lr_g=1e-3, lr_d=1e-3)
         for label, run in runs.items():
             gaps[label].append(run.monitor.final_gap)

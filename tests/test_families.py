@@ -70,3 +70,8 @@ def test_what_is_measured_follows_what_is_given():
 def test_an_unknown_family_fails_before_anything_is_built():
     with pytest.raises(ValueError, match=r"unknown GAN family 'dcgam'; known families: .*dcgan"):
         train_family("dcgam", _images(8), **TINY)
+
+
+def test_an_image_size_other_than_the_datas_is_refused_with_the_fix():
+    with pytest.raises(ValueError, match=r"image size from the data \(32 px here\); resize the images \(load_dataset\(\.\.\., size=64\)\)"):
+        train_family("dcgan", _images(8), image_size=64, **TINY)

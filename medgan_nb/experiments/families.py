@@ -100,9 +100,10 @@ def train_family(name: str, data: Any, *, steps: int, batch_size: int, budget: s
     """Return a :class:`FamilyRun`: family ``name`` built, measured untrained, trained for ``steps``, measured again.
 
     ``data`` is an image tensor (N, 3, H, W), a LesionDataset (its labels, and its number of classes, come
-    along for a class-conditional family) or a paired dataset; ``labels`` are passed to the engine for a conditional family. With ``heldout``
-    images the Fréchet distance is measured before and after training (conditional samples drawn for
-    ``heldout_labels``; ``measure_untrained=False`` skips the first). ``width`` overrides the width ``budget`` picks. ``init_seed`` is what the weights are
+    along for a class-conditional family) or a paired dataset; the image size is the data's. ``labels`` are
+    passed to the engine for a conditional family. With ``heldout`` images the Fréchet distance is measured
+    before and after training (conditional samples drawn for ``heldout_labels``; ``measure_untrained=False``
+    skips the first). ``width`` overrides the width ``budget`` picks. ``init_seed`` is what the weights are
     drawn from: the run's ``seed`` (default), another seed, or None for the session's random state.
     ``prepare(generator, discriminator)`` runs on the built models before anything is measured (e.g. to
     re-initialise them or count their FLOPs); a dict it returns lands in ``FamilyRun.extras``. The engine
@@ -111,6 +112,9 @@ def train_family(name: str, data: Any, *, steps: int, batch_size: int, budget: s
     family = get_family(name)  # an unknown name fails here, with the list of known ones
     images = data.images if hasattr(data, "images") else data
     image_size = int(images.shape[-1])
+    if "image_size" in config_overrides:
+        raise ValueError(f"train_family takes the image size from the data ({image_size} px here); resize the images "
+                         f"(load_dataset(..., size={config_overrides['image_size']})) instead of passing image_size")
     if init_seed is not None:
         torch.manual_seed(seed if init_seed == FROM_SEED else int(init_seed))  # the same initial weights on every rerun
     build_options = dict(build_options or {})
