@@ -122,14 +122,14 @@ def test_lazy_r1_runs_every_k_critic_updates():
         counted.append(1)
         return original(*args, **kwargs)
 
-    import medgan_nb.train.engine as engine
+    import medgan_nb.train.steps as steps  # _critic_loss looks r1_penalty up there
 
-    engine.r1_penalty, before = counting, engine.r1_penalty
+    steps.r1_penalty, before = counting, steps.r1_penalty
     try:
         generator, discriminator = tiny()
         train_gan(generator, discriminator, noise_images(), quiet(steps=8, r1_gamma=1.0, r1_every=4))
     finally:
-        engine.r1_penalty = before
+        steps.r1_penalty = before
     assert len(counted) == 2  # critic updates 0 and 4 of 0..7
 
 

@@ -1,6 +1,8 @@
 """The course's one training engine, split by concern so each file reads in one sitting.
 
 * :mod:`~medgan_nb.train.engine` — the loop, :func:`train_gan`;
+* :mod:`~medgan_nb.train.run` — one run's state, its set-up and its resume from a checkpoint;
+* :mod:`~medgan_nb.train.steps` — the phases of one step: critic and generator updates, recording;
 * :mod:`~medgan_nb.train.config` — :class:`TrainConfig` and the hooks a family plugs in;
 * :mod:`~medgan_nb.train.ema` — the generator's moving average, with its warm-up;
 * :mod:`~medgan_nb.train.checkpoints` — exact resume: atomic files, random states, batch order;
