@@ -219,3 +219,66 @@ def test_a_cgan_learns_to_draw_the_requested_class_on_an_easy_problem():
     judged = torch.cdist(samples.mean(dim=(2, 3)), colours).argmin(dim=1)  # the nearest class colour
     accuracy = (judged == requested).float().mean().item()
     assert accuracy > 0.8, f"accuracy {accuracy:.2f} (chance 0.33): the label does not steer the generator"
+
+
+# ----------------------------------------------------------------------------
+# AC-GAN's auxiliary classifier (class_head=True, TrainConfig.class_weight)
+# ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["projection", "biggan"])
+def test_the_class_head_reads_the_image_only_and_leaves_the_score_unchanged(name):
+    torch.manual_seed(0)
+    generator, discriminator = BUILDERS[name](image_size=32, num_classes=NUM_CLASSES, width=8, class_head=True)
+    torch.manual_seed(0)
+    _, plain = BUILDERS[name](image_size=32, num_classes=NUM_CLASSES, width=8)
+    assert discriminator.class_head and not plain.class_head
+    discriminator.eval()  # spectral norm's power iteration stands still: the same weights at every call
+    x = torch.rand(6, 3, 32, 32) * 2 - 1
+    labels, other = torch.tensor([0, 1, 2, 3, 4, 5]), torch.tensor([6, 5, 4, 3, 2, 1])
+    logits, classes = discriminator(x, labels, classes=True)
+    assert logits.shape == (6,) and classes.shape == (6, NUM_CLASSES)
+    assert torch.allclose(logits, discriminator(x, labels))  # the head adds an output, not a change of D(x, y)
+    assert torch.equal(classes, discriminator(x, other, classes=True)[1])  # C(phi(x)) never sees the label
+    assert not torch.allclose(classes, discriminator(x.flip(0), labels, classes=True)[1])  # it does see the image
+    with pytest.raises(ValueError, match=r"has no class head: build it with class_head=True"):
+        plain(x, labels, classes=True)
+
+
+def test_class_weight_without_a_class_head_or_class_labels_is_a_clear_error():
+    from medgan_nb.models import build_family
+
+    images, labels = torch.rand(16, 3, 32, 32) * 2 - 1, torch.arange(16) % NUM_CLASSES
+    config = TrainConfig(steps=1, batch_size=8, progress=False, class_weight=1.0)
+    generator, discriminator = build("projection")
+    with pytest.raises(ValueError, match=r"ProjectionDiscriminator has none: build it with class_head=True"):
+        train_gan(generator, discriminator, images, config, labels=labels)
+    spade, spade_critic = build_family("spade", image_size=32, budget="smoke")
+    with pytest.raises(ValueError, match=r"trains an auxiliary classifier on class labels, but this run has masks"):
+        train_gan(spade, spade_critic, images, config, labels=torch.rand(16, 1, 32, 32) > 0.5)
+    with pytest.raises(ValueError, match=r"class_weight must be >= 0"):
+        train_gan(generator, discriminator, images, TrainConfig(steps=1, batch_size=8, class_weight=-1.0), labels=labels)
+
+
+@pytest.mark.parametrize("name", ["projection", "biggan"])
+def test_the_class_terms_are_recorded_and_the_head_learns_the_real_classes(name):
+    """On the colour problem D's class head learns the real classes: its CE on real images falls well below log 3."""
+    from medgan_nb.models import build_family
+    from medgan_nb.train import family_config
+
+    images, labels = _colour_problem()
+    torch.manual_seed(0)
+    generator, discriminator = build_family(name, image_size=32, budget="smoke", num_classes=3, class_head=True)
+    result = train_gan(generator, discriminator, images, family_config(name, steps=60, batch_size=16, seed=0,
+                       progress=False, class_weight=1.0), labels=labels)
+    real_ce, fake_ce = result.history["class_ce_real"], result.history["class_ce_fake"]
+    assert len(real_ce) == len(fake_ce) == len(result.history["loss_d"])
+    start, end = real_ce[0], sum(real_ce[-10:]) / 10  # the untrained head guesses: CE near log 3 = 1.10
+    assert start > 0.8 and end < 0.3 * math.log(3), f"class CE on real images {start:.3f} -> {end:.3f}"
+
+
+def _colour_problem(n_per_class: int = 64, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Three classes told apart by colour alone (red, green, blue), 32 px, with pixel noise."""
+    colours = torch.tensor([[0.8, -0.6, -0.6], [-0.6, 0.8, -0.6], [-0.6, -0.6, 0.8]])
+    labels = torch.arange(3).repeat(n_per_class)
+    noise = 0.15 * torch.randn(len(labels), 3, 32, 32, generator=torch.Generator().manual_seed(seed))
+    return (colours[labels][:, :, None, None] + noise).clamp(-1, 1), labels

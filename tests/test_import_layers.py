@@ -17,9 +17,10 @@ ALLOWED = {
     "models": {"runtime", "data"},
     "train": {"runtime", "data", "models", "losses", "augment"},
     "metrics": {"runtime", "data", "models"},
+    "weights": {"runtime", "models"},  # the reference checkpoints: built from the registry, loaded with weights_only
     "viz": {"runtime", "data", "models", "metrics"},
     "widgets": {"runtime", "data", "models", "metrics", "viz"},
-    "experiments": {"runtime", "data", "models", "losses", "augment", "train", "metrics", "viz", "widgets"},
+    "experiments": {"runtime", "data", "models", "losses", "augment", "train", "metrics", "viz", "widgets", "weights"},
     "notebook": {"runtime", "data"},  # NotebookRun.load reads the run's dataset
     "exercises": {"runtime"},
     "tools": {"runtime", "notebook"},  # maintainer tooling: papermill runner, baselines, student edition, Colab links

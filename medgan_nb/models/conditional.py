@@ -35,6 +35,17 @@ normalisation. :class:`ProjectionHead` is that formula;
 :class:`ProjectionDiscriminator` puts it on the spectrally normalised DCGAN
 features (global sum pooling of the last 4x4 map).
 
+**Auxiliary classifier** (Odena, Olah & Shlens, 2017, "Conditional Image
+Synthesis with Auxiliary Classifier GANs"): besides its real/fake score, D
+predicts the class from :math:`\phi(x)` alone, :math:`C(\phi(x)) \in
+\mathbb{R}^K`. D learns it on real images, :math:`L_D \mathrel{+}= \lambda\,
+\mathrm{CE}(C(\phi(x)), y)`, and G is rewarded when its image is recognised as
+the class it was asked for, :math:`L_G \mathrel{+}= \lambda\,
+\mathrm{CE}(C(\phi(G(z, y))), y)` (``TrainConfig.class_weight`` is
+:math:`\lambda`). The projection and BigGAN discriminators offer it
+(``class_head=True``); the cGAN discriminator sees the label as input channels,
+so it has no label-free features to classify from.
+
 **BigGAN** (Brock, Donahue & Simonyan, 2019, "Large Scale GAN Training for
 High Fidelity Natural Image Synthesis"), small: residual blocks in both
 networks, a projection discriminator, spectral normalisation in *both* G and
@@ -151,11 +162,15 @@ class ProjectionDiscriminator(nn.Module):
             (:class:`~medgan_nb.models.dcgan.DCGANDiscriminator` without its logit layer); the
             features are its last map's ``width * 2^(L-1)`` channels, summed over the 4x4 positions.
 
+        class_head: True adds the auxiliary classifier of AC-GAN, class logits ``C(phi(x))`` of shape
+            (N, K) returned by ``forward(x, labels, classes=True)`` (train with ``TrainConfig.class_weight``).
+
     Always spectrally normalised (Miyato & Koyama's discriminator is); ``spectral_norm`` is recorded
     as True for checkpoints.
     """
 
-    def __init__(self, num_classes: int, image_size: int = 64, width: int = 64, channels: int = 3) -> None:
+    def __init__(self, num_classes: int, image_size: int = 64, width: int = 64, channels: int = 3,
+                 class_head: bool = False) -> None:
         super().__init__()
         _check_num_classes(num_classes)
         n_down = _check_image_size(image_size)
@@ -163,14 +178,19 @@ class ProjectionDiscriminator(nn.Module):
         self.spectral_norm = True
         sn_dcgan = DCGANDiscriminator(image_size, width, channels, spectral_norm=True)
         self.phi = nn.Sequential(*list(sn_dcgan.main)[:-1])  # every layer but the logit conv: (N, C, 4, 4)
-        self.head = ProjectionHead(width * 2 ** (n_down - 1), num_classes)
+        self.head = ProjectionHead(width * 2 ** (n_down - 1), num_classes, class_head)
 
-    def forward(self, x: Tensor, labels: Tensor) -> Tensor:
-        """Return the logits D(x, y), shape (N,)."""
+    @property
+    def class_head(self) -> bool:
+        """Whether ``forward(..., classes=True)`` also returns class logits (the AC-GAN head)."""
+        return self.head.classifier is not None
+
+    def forward(self, x: Tensor, labels: Tensor, classes: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        """Return the logits D(x, y), shape (N,); with ``classes`` also the class logits C(phi(x)), (N, K)."""
         _check_images(x, self.channels, self.image_size, self)
         labels = check_labels(labels, len(x), self.num_classes, self, x.device)
         features = self.phi(x).sum(dim=(2, 3))  # phi(x): global sum pooling of the 4x4 map
-        return self.head(features, labels)
+        return self.head(features, labels, classes)
 
 
 class ProjectionHead(nn.Module):
@@ -180,17 +200,28 @@ class ProjectionHead(nn.Module):
         features: the length of the feature vector phi(x) (and of every class embedding).
         num_classes: K, the number of class embeddings.
 
-    Both layers are orthogonally initialised and spectrally normalised.
+        class_head: True adds AC-GAN's auxiliary classifier C, a linear layer phi -> K class logits.
+
+    Every layer is orthogonally initialised and spectrally normalised. The class head reads phi(x) only,
+    never the label, so it must recognise the class from the image (the concatenating cGAN discriminator
+    has no such label-free features, which is why it offers no class head).
     """
 
-    def __init__(self, features: int, num_classes: int) -> None:
+    def __init__(self, features: int, num_classes: int, class_head: bool = False) -> None:
         super().__init__()
         self.psi = _orthogonal_spectral_norm(nn.Linear(features, 1))  # unconditional score psi
         self.embed = _orthogonal_spectral_norm(nn.Embedding(num_classes, features))  # rows of V: embed(y)
+        self.classifier = nn.Linear(features, num_classes) if class_head else None
 
-    def forward(self, features: Tensor, labels: Tensor) -> Tensor:
-        """Return psi(phi) + embed(y)^T phi, shape (N,)."""
-        return self.psi(features).squeeze(1) + (self.embed(labels) * features).sum(dim=1)
+    def forward(self, features: Tensor, labels: Tensor, classes: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        """Return psi(phi) + embed(y)^T phi, shape (N,); with ``classes`` also C(phi), shape (N, K)."""
+        logits = self.psi(features).squeeze(1) + (self.embed(labels) * features).sum(dim=1)
+        if not classes:
+            return logits
+        if self.classifier is None:
+            raise ValueError("this discriminator has no class head: build it with class_head=True "
+                             "(build_family(name, class_head=True)) to train with TrainConfig.class_weight")
+        return logits, self.classifier(features)
 
 
 def _orthogonal_spectral_norm(module: nn.Module) -> nn.Module:
@@ -311,9 +342,12 @@ class BigGANDiscriminator(nn.Module):
         width: the channels of the first block, doubled by every block (w, 2w, ..., 2^(B-1) w)
             while the map halves to 4x4; a last block at 4x4 keeps them.
         channels: channels of the images judged (3 for RGB).
+        class_head: True adds AC-GAN's auxiliary classifier on the pooled features (see
+            :class:`ProjectionHead`); ``forward(x, labels, classes=True)`` then returns its class logits too.
     """
 
-    def __init__(self, num_classes: int, image_size: int = 64, width: int = 32, channels: int = 3) -> None:
+    def __init__(self, num_classes: int, image_size: int = 64, width: int = 32, channels: int = 3,
+                 class_head: bool = False) -> None:
         super().__init__()
         _check_num_classes(num_classes)
         n_blocks = _check_image_size(image_size)
@@ -324,14 +358,19 @@ class BigGANDiscriminator(nn.Module):
         blocks = [DiscriminatorBlock(sizes[b], sizes[b + 1], preactivation=b > 0) for b in range(n_blocks)]
         blocks.append(DiscriminatorBlock(sizes[-1], sizes[-1], downsample=False))
         self.blocks = nn.Sequential(*blocks)
-        self.head = ProjectionHead(sizes[-1], num_classes)
+        self.head = ProjectionHead(sizes[-1], num_classes, class_head)
 
-    def forward(self, x: Tensor, labels: Tensor) -> Tensor:
-        """Return the logits D(x, y), shape (N,)."""
+    @property
+    def class_head(self) -> bool:
+        """Whether ``forward(..., classes=True)`` also returns class logits (the AC-GAN head)."""
+        return self.head.classifier is not None
+
+    def forward(self, x: Tensor, labels: Tensor, classes: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        """Return the logits D(x, y), shape (N,); with ``classes`` also the class logits, (N, K)."""
         _check_images(x, self.channels, self.image_size, self)
         labels = check_labels(labels, len(x), self.num_classes, self, x.device)
         features = F.relu(self.blocks(x)).sum(dim=(2, 3))  # phi(x): ReLU, global sum pooling
-        return self.head(features, labels)
+        return self.head(features, labels, classes)
 
 
 class DiscriminatorBlock(nn.Module):
@@ -405,27 +444,29 @@ def build_cgan(image_size: int = 64, num_classes: int = 7, latent_dim: int = 100
 
 
 def build_projection_gan(image_size: int = 64, num_classes: int = 7, latent_dim: int = 100, width: int = 64,
-                         channels: int = 3) -> tuple[ConditionalGenerator, ProjectionDiscriminator]:
+                         channels: int = 3, class_head: bool = False
+                         ) -> tuple[ConditionalGenerator, ProjectionDiscriminator]:
     """Return a (cGAN generator, projection discriminator) pair (train with loss="hinge").
 
     The arguments are those of :class:`ConditionalGenerator` and :class:`ProjectionDiscriminator`.
     """
     generator = ConditionalGenerator(latent_dim, num_classes, image_size, width, channels)
-    discriminator = ProjectionDiscriminator(num_classes, image_size, width, channels)
+    discriminator = ProjectionDiscriminator(num_classes, image_size, width, channels, class_head)
     generator.apply(weights_init)
     discriminator.apply(weights_init)  # DCGAN N(0, 0.02) on the convolutions; the head stays orthogonal
     return generator, discriminator
 
 
 def build_biggan(image_size: int = 64, num_classes: int = 7, latent_dim: int = 120, width: int = 32,
-                 channels: int = 3, embedding_dim: int = 64) -> tuple[BigGANGenerator, BigGANDiscriminator]:
+                 channels: int = 3, embedding_dim: int = 64, class_head: bool = False
+                 ) -> tuple[BigGANGenerator, BigGANDiscriminator]:
     """Return a small BigGAN (generator, discriminator) pair, orthogonally initialised (train with loss="hinge").
 
     The arguments are those of :class:`BigGANGenerator`; the discriminator gets the same
-    ``num_classes``, ``image_size``, ``width`` and ``channels``.
+    ``num_classes``, ``image_size``, ``width`` and ``channels``, and ``class_head`` (AC-GAN's classifier).
     """
     generator = BigGANGenerator(latent_dim, num_classes, image_size, width, channels, embedding_dim)
-    discriminator = BigGANDiscriminator(num_classes, image_size, width, channels)
+    discriminator = BigGANDiscriminator(num_classes, image_size, width, channels, class_head)
     return generator, discriminator
 
 

@@ -66,6 +66,9 @@ class TrainConfig:
     r1_gamma: float = 0.0  # gamma of the R1 penalty on real images
     r1_every: int = 1  # lazy R1 (StyleGAN2): compute it every k critic steps, weighted by k
     weight_clip: float | None = None  # original WGAN: clamp the critic's weights to [-c, c] (c = 0.01)
+    # AC-GAN: lambda of the auxiliary classifier (a D built with class_head=True): D adds lambda CE(C(x), y) on
+    # real images, G adds lambda CE(C(G(z, y)), y); 0 = off. Class labels only (not masks)
+    class_weight: float = 0.0
     ema_decay: float | None = None  # keep an exponential moving average copy of G (e.g. 0.999, warmed up)
     amp: str = "auto"  # "auto" (bf16/fp16 on CUDA, off on CPU), "off", "bf16", "fp16"
     channels_last: bool = False  # NHWC memory layout (faster convolutions on recent CPUs/GPUs)
@@ -122,6 +125,7 @@ def check_config(config: TrainConfig, n_images: int, world_size: int) -> None:
          f"ema_decay must be in (0, 1) (e.g. 0.999) or None, got {config.ema_decay}"),
         (config.log_every >= 1, f"log_every must be >= 1, got {config.log_every}"),
         (config.gp_weight >= 0 and config.r1_gamma >= 0, "gp_weight and r1_gamma must be >= 0"),
+        (config.class_weight >= 0, f"class_weight must be >= 0 (0 = no auxiliary classifier), got {config.class_weight}"),
         (config.optimizer in OPTIMIZERS,
          f"unknown optimizer {config.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}"),
         (config.r1_every >= 1, f"r1_every must be >= 1 (1 = R1 at every critic step), got {config.r1_every}"),

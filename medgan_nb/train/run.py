@@ -218,6 +218,33 @@ def _condition(generator: nn.Module, discriminator: nn.Module, labels: Any, data
     return labels, conditional, critic_conditional
 
 
+def _class_balance(config: TrainConfig, discriminator: nn.Module, labels: Tensor | None) -> Tensor | None:
+    """Return the AC-GAN cross-entropy's class weights n / (K n_k) (scikit-learn's "balanced"), or None.
+
+    Medical classes are imbalanced (two thirds of HAM10000 are nevi): unweighted, the class head would learn
+    the common classes and G's rare-class samples would get little signal.
+    """
+    if config.class_weight <= 0:
+        return None
+    num_classes = int(getattr(discriminator, "num_classes", int(labels.max()) + 1))
+    counts = torch.bincount(labels.long().cpu(), minlength=num_classes).float()
+    return torch.where(counts > 0, len(labels) / (num_classes * counts.clamp(min=1)), torch.zeros(()))
+
+
+def _check_class_head(config: TrainConfig, discriminator: nn.Module, labels: Tensor | None) -> None:
+    """Raise a ValueError naming the fix when ``class_weight`` > 0 cannot work: no class labels or no class head."""
+    if config.class_weight <= 0:
+        return
+    if labels is None or labels.dim() != 1:
+        raise ValueError(f"class_weight={config.class_weight} trains an auxiliary classifier on class labels, but this "
+                         "run has " + ("none" if labels is None else "masks or images as its condition")
+                         + "; set class_weight=0 or train a class-conditional model")
+    if not getattr(discriminator, "class_head", False):
+        raise ValueError(f"class_weight={config.class_weight} needs a discriminator with a class head, and "
+                         f"{type(discriminator).__name__} has none: build it with class_head=True "
+                         "(e.g. build_family('projection', class_head=True)), or set class_weight=0")
+
+
 def _place_data(images: Tensor, labels: Tensor | None, device: torch.device) -> tuple[Tensor, Tensor | None]:
     """Return (images, labels) moved to the device once when they fit, else pinned in memory, copied batch by batch."""
     if device.type == "cuda" and images.numel() * 4 > 0.4 * torch.cuda.mem_get_info(device)[0]:
@@ -287,6 +314,7 @@ class _Run:
     history: History
     checkpoint_path: Path | None
     samples: list[tuple[int, Tensor]] = field(default_factory=list)
+    class_balance: Tensor | None = None  # AC-GAN: per-class CE weights n / (K n_k), rare classes weigh more
     last_checkpoint: Path | None = None
     start_step: int = 0
     previous_seconds: float = 0.0  # the training time of the run this one resumes
@@ -374,6 +402,7 @@ def _set_up(generator: nn.Module, discriminator: nn.Module, data: Any, config: T
     loss_d_fn, loss_g_fn = get_loss(config.loss)
     d_output = "probability" if loss_d_fn is bce_discriminator_loss else "raw"  # sigma(D(x)) is P(real) only for BCE
     labels, conditional, critic_conditional = _condition(generator, discriminator, labels, data_labels, len(images))
+    _check_class_head(config, discriminator, labels)
     augment = _resolve_augment(config.augment)
     autocast_dtype, fp16_scaling = _resolve_amp(config.amp, device, stacklevel=4)  # warns at train_gan's caller
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
@@ -401,6 +430,7 @@ def _set_up(generator: nn.Module, discriminator: nn.Module, data: Any, config: T
         critic_module=discriminator, optimizer_g=optimizer_g, optimizer_d=optimizer_d, scaler_g=scaler_g,
         scaler_d=scaler_d, ema=ema, batch_order=batch_order, latent_dim=latent_dim, fixed_noise=fixed_noise,
         fixed_labels=fixed_labels, history=History(d_output=d_output), checkpoint_path=checkpoint_path,
+        class_balance=_class_balance(config, discriminator, labels),
     )
 
 

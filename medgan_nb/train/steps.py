@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..losses import gradient_penalty, r1_penalty
@@ -79,6 +80,8 @@ class _Step:
     grad_norm_d: float = float("nan")  # measured on logged steps only
     loss_g: Tensor | None = None
     extra_terms: dict[str, Tensor] = field(default_factory=dict)
+    class_loss_d: Tensor | None = None  # AC-GAN: CE(C(x), y) of D's class head on the real batch
+    class_loss_g: Tensor | None = None  # AC-GAN: CE(C(G(z, y)), y), G's class term
     grad_norm_g: float = float("nan")
 
 
@@ -97,15 +100,24 @@ def _backward_and_step(loss: Tensor, optimizer: torch.optim.Optimizer, scaler: t
 
 
 def _critic_loss(run: _Run, step: int, critic_iteration: int, real: Tensor, fake: Tensor,
-                 critic_condition: tuple[Tensor, ...]) -> tuple[Tensor, Tensor, Tensor]:
-    """Return (D(x), D(G(z)), L_D = loss_d(D(x), D(G(z))) [+ gradient penalty] [+ lazy R1]) under autocast."""
+                 critic_condition: tuple[Tensor, ...]) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+    """Return (D(x), D(G(z)), L_D = loss_d(D(x), D(G(z))) [+ class term] [+ gradient penalty] [+ lazy R1], the
+    class term or None) under autocast."""
     config = run.config
     critic_update = (step - 1) * config.n_critic + critic_iteration  # counts from 0
+    class_loss = None
     with run.autocast():
         real_seen, fake_seen = run.augment(real), run.augment(fake.detach())
-        real_logits = run.discriminator(real_seen, *critic_condition)  # D(x)
+        if config.class_weight > 0:  # AC-GAN: D(x) and its class logits C(x) from one pass
+            real_logits, real_classes = run.discriminator(real_seen, *critic_condition, classes=True)
+            class_loss = F.cross_entropy(real_classes.float(), critic_condition[0],  # CE(C(x), y), real images only
+                                         weight=run.class_balance.to(real_classes.device))
+        else:
+            real_logits = run.discriminator(real_seen, *critic_condition)  # D(x)
         fake_logits = run.discriminator(fake_seen, *critic_condition)  # D(G(z)); no gradient into G
         loss_d = run.loss_d_fn(real_logits, fake_logits)
+        if class_loss is not None:  # + lambda CE(C(x), y)
+            loss_d = loss_d + config.class_weight * class_loss
         if config.gp_weight > 0:  # + lambda E[(||grad D(x_hat)|| - 1)^2]
             loss_d = loss_d + config.gp_weight * gradient_penalty(run.critic_module, real_seen, fake_seen,
                                                                   *critic_condition)
@@ -113,7 +125,7 @@ def _critic_loss(run: _Run, step: int, critic_iteration: int, real: Tensor, fake
             # + gamma/2 E[||grad_x D(x)||^2], every r1_every-th update weighted by r1_every (lazy R1)
             loss_d = loss_d + config.r1_gamma / 2 * config.r1_every * r1_penalty(
                 run.critic_module, real_seen, *critic_condition)
-    return real_logits, fake_logits, loss_d
+    return real_logits, fake_logits, loss_d, class_loss
 
 
 def _critic_update(run: _Run, step: int, critic_iteration: int, measure: bool) -> _Step:
@@ -126,7 +138,8 @@ def _critic_update(run: _Run, step: int, critic_iteration: int, measure: bool) -
     last_iteration = critic_iteration == config.n_critic - 1
     with torch.set_grad_enabled(last_iteration), run.autocast():  # the last G(z) is reused for G's step
         fake = run.generator(z, *condition)  # G(z)
-    real_logits, fake_logits, loss_d = _critic_loss(run, step, critic_iteration, real, fake, critic_condition)
+    real_logits, fake_logits, loss_d, class_loss = _critic_loss(run, step, critic_iteration, real, fake,
+                                                                critic_condition)
     _check_finite(loss_d, "discriminator", step, run.last_checkpoint)
     grad_norm_d = _backward_and_step(loss_d, run.optimizer_d, run.scaler_d, run.critic_module,
                                      measure and last_iteration)
@@ -134,7 +147,8 @@ def _critic_update(run: _Run, step: int, critic_iteration: int, measure: bool) -
         with torch.no_grad():
             for parameter in run.critic_module.parameters():
                 parameter.clamp_(-config.weight_clip, config.weight_clip)
-    return _Step(step, real, real_labels, z, fake, critic_condition, real_logits, fake_logits, loss_d, grad_norm_d)
+    return _Step(step, real, real_labels, z, fake, critic_condition, real_logits, fake_logits, loss_d, grad_norm_d,
+                 class_loss_d=class_loss)
 
 
 def _generator_update(run: _Run, batch: _Step, measure: bool) -> None:
@@ -142,7 +156,16 @@ def _generator_update(run: _Run, batch: _Step, measure: bool) -> None:
     config = run.config
     run.critic_module.requires_grad_(False)  # D's weights are constants here: half of D's backward is skipped
     with run.autocast():
-        loss_g = run.loss_g_fn(run.critic_module(run.augment(batch.fake), *batch.critic_condition))  # the updated D
+        fake_seen = run.augment(batch.fake)
+        if config.class_weight > 0:  # AC-GAN: G is rewarded when D's classifier recognises the class it asked for
+            fake_logits, fake_classes = run.critic_module(fake_seen, *batch.critic_condition, classes=True)
+            batch.class_loss_g = F.cross_entropy(fake_classes.float(), batch.critic_condition[0],  # CE(C(G(z, y)), y)
+                                                 weight=run.class_balance.to(fake_classes.device))
+        else:
+            fake_logits = run.critic_module(fake_seen, *batch.critic_condition)
+        loss_g = run.loss_g_fn(fake_logits)  # the updated D
+        if batch.class_loss_g is not None:
+            loss_g = loss_g + config.class_weight * batch.class_loss_g
         if config.generator_loss is not None:
             terms = config.generator_loss(GeneratorBatch(
                 fake=batch.fake, real=batch.real, z=batch.z, condition=batch.real_labels if run.conditional else None,
@@ -170,12 +193,20 @@ def _record(run: _Run, batch: _Step, progress: Any) -> None:
                    d_real=float(d_real.mean()), d_fake=float(d_fake.mean()),
                    grad_norm_g=batch.grad_norm_g, grad_norm_d=batch.grad_norm_d,
                    seconds=run.previous_seconds + now - run.started, images_per_second=speed,
-                   **{f"loss_{name}": float(term.detach()) for name, term in batch.extra_terms.items()})
+                   **{f"loss_{name}": float(term.detach()) for name, term in batch.extra_terms.items()},
+                   **_class_terms(batch))
     run.last_log_time, run.last_log_step = now, batch.step
     progress.set_postfix({"loss_D": f"{history['loss_d'][-1]:.3f}", "loss_G": f"{history['loss_g'][-1]:.3f}",
                           "D(x)": f"{history['d_real'][-1]:.2f}",
                           "D(G(z))": f"{history['d_fake'][-1]:.2f}", "img/s": f"{speed:.0f}"},
                          refresh=False)
+
+
+def _class_terms(batch: _Step) -> dict[str, float]:
+    """Return the AC-GAN class terms of a step for the history ({} without a class head): unweighted CEs."""
+    if batch.class_loss_d is None or batch.class_loss_g is None:
+        return {}
+    return {"class_ce_real": float(batch.class_loss_d.detach()), "class_ce_fake": float(batch.class_loss_g.detach())}
 
 
 def _end_step(run: _Run, step: int, state: TrainState, callbacks: Iterable[Callable[[int, TrainState], None]]) -> bool:

@@ -1,0 +1,129 @@
+"""Reference checkpoints shipped with the kit: generators trained far longer than a notebook's own short run.
+
+A course shows what a long training run gives next to what a student's five minutes give. Each reference is a
+generator trained with the kit's own engine on the DermSynth phantom (never on patient data), stored in half
+precision next to its **model card** in ``cards.json``: the data, the family and its build settings, the training
+settings, steps and seed, the metrics it reached, and the command that rebuilds it
+(``python -m medgan_nb.experiments.references NAME``).
+
+:func:`load_reference` checks the file's sha256 against its card before reading it, reads it with
+``torch.load(weights_only=True)`` (no pickled code runs), builds the family from the card and loads the weights;
+a missing, altered or foreign file is a clear error naming the fix.
+
+>>> generator, card = load_reference("projection_ac")  # doctest: +SKIP
+>>> card["metrics"]["judge_accuracy_mean"]  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..models import build_family
+
+Tensor = torch.Tensor
+
+FOLDER = Path(__file__).resolve().parent
+CARDS_FILE = FOLDER / "cards.json"
+REFERENCE_FORMAT = "medgan-nb-reference-1"
+
+
+class ReferenceError(ValueError):
+    """A reference checkpoint is unknown, missing, altered or does not fit its model card."""
+
+
+def reference_cards(folder: str | Path | None = None) -> dict[str, dict[str, Any]]:
+    """Return every reference's model card, by name, of the package (or of ``folder``); {} when there is none."""
+    cards_file = Path(folder or FOLDER) / CARDS_FILE.name
+    if not cards_file.is_file():
+        return {}
+    return json.loads(cards_file.read_text())
+
+
+def reference_card(name: str, folder: str | Path | None = None) -> dict[str, Any]:
+    """Return the model card of reference ``name`` (ReferenceError listing the known names if there is none)."""
+    cards = reference_cards(folder)
+    if name not in cards:
+        known = ", ".join(sorted(cards)) or "none"
+        raise ReferenceError(f"no reference checkpoint named {name!r}; the kit ships: {known}")
+    return cards[name]
+
+
+def file_sha256(path: str | Path) -> str:
+    """Return the hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _rebuild_hint(name: str) -> str:
+    return (f"reinstall medgan-nb (pip install --force-reinstall medgan-nb) or rebuild it with "
+            f"`python -m medgan_nb.experiments.references {name}`")
+
+
+def read_reference(name: str, folder: str | Path | None = None) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """Return (the generator's float32 state dict, the model card) of reference ``name`` after checking its sha256."""
+    card = reference_card(name, folder)
+    path = Path(folder or FOLDER) / card["file"]
+    if not path.is_file():
+        raise ReferenceError(f"the reference checkpoint {name!r} is missing: no file {path}; {_rebuild_hint(name)}")
+    found = file_sha256(path)
+    if found != card["sha256"]:
+        raise ReferenceError(f"the reference checkpoint {path} has sha256 {found[:12]}…, its model card expects "
+                             f"{card['sha256'][:12]}…: the file was altered or damaged; {_rebuild_hint(name)}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated files, pickled objects weights_only refuses
+        raise ReferenceError(f"{path} is not a readable reference checkpoint ({type(exc).__name__}: {exc}); "
+                             f"{_rebuild_hint(name)}") from exc
+    if not isinstance(state, dict) or state.get("format") != REFERENCE_FORMAT or state.get("name") != name:
+        raise ReferenceError(f"{path} is not the reference checkpoint {name!r} (format {REFERENCE_FORMAT}); "
+                             f"{_rebuild_hint(name)}")
+    weights = {key: value.float() if value.is_floating_point() else value for key, value in state["generator"].items()}
+    return weights, card
+
+
+def load_reference(name: str, folder: str | Path | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """Return (the reference generator, in eval mode on the CPU, its model card).
+
+    The generator is built from the card (family and build settings) and gets the checked weights; ``folder``
+    reads the card and the file from elsewhere than the package (a rebuilt copy, a test's altered one).
+    """
+    weights, card = read_reference(name, folder)
+    generator, _ = build_family(card["family"], **card["build"])
+    try:
+        generator.load_state_dict(weights)
+    except RuntimeError as exc:  # the file holds another model's weights
+        raise ReferenceError(f"the reference checkpoint {name!r} does not fit a {card['family']} generator built with "
+                             f"{card['build']}: {str(exc).splitlines()[0]}; {_rebuild_hint(name)}") from exc
+    return generator.eval(), card
+
+
+def save_reference(name: str, generator: nn.Module, card: dict[str, Any], folder: str | Path | None = None) -> Path:
+    """Write ``generator``'s weights in half precision as reference ``name``, and its card with the file's sha256.
+
+    The checkpoint is written to a temporary file and renamed, and the card file is rewritten the same way, so an
+    interrupted build leaves the previous reference intact.
+    """
+    folder = Path(folder or FOLDER)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.pt"
+    half = {key: value.detach().cpu().half() if value.is_floating_point() else value.detach().cpu()
+            for key, value in generator.state_dict().items()}
+    temporary = path.with_name(f".{path.name}.tmp")
+    torch.save({"format": REFERENCE_FORMAT, "name": name, "generator": half}, temporary)
+    temporary.replace(path)
+    cards_file = folder / CARDS_FILE.name
+    cards = json.loads(cards_file.read_text()) if cards_file.is_file() else {}
+    cards[name] = {**card, "file": path.name, "sha256": file_sha256(path), "bytes": path.stat().st_size}
+    temporary_cards = cards_file.with_name(f".{cards_file.name}.tmp")
+    temporary_cards.write_text(json.dumps(cards, indent=2, sort_keys=True) + "\n")
+    temporary_cards.replace(cards_file)
+    return path
+
