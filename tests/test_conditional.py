@@ -282,3 +282,15 @@ def _colour_problem(n_per_class: int = 64, seed: int = 0) -> tuple[torch.Tensor,
     labels = torch.arange(3).repeat(n_per_class)
     noise = 0.15 * torch.randn(len(labels), 3, 32, 32, generator=torch.Generator().manual_seed(seed))
     return (colours[labels][:, :, None, None] + noise).clamp(-1, 1), labels
+
+
+def test_within_class_distance_is_zero_for_copies_and_the_pixel_distance_otherwise():
+    from medgan_nb.experiments.conditional import within_class_distance
+
+    images = torch.zeros(4, 3, 2, 2)
+    images[1] = 0.5  # class 0: two images 0.5 apart in every one of 12 values -> distance sqrt(12 * 0.25) = sqrt(3)
+    labels = torch.tensor([0, 0, 1, 1])  # class 1: two identical images -> 0
+    assert within_class_distance(images, labels, 2) == pytest.approx((math.sqrt(3) + 0) / 2)
+    assert within_class_distance(images, torch.tensor([0, 0, 1, 2]), 3) == pytest.approx(math.sqrt(3))  # singletons out
+    with pytest.raises(ValueError, match="at least two images of one class"):
+        within_class_distance(images, torch.tensor([0, 1, 2, 3]), 4)
