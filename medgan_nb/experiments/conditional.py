@@ -280,3 +280,28 @@ def within_class_distance(images: torch.Tensor, labels: torch.Tensor, num_classe
     if not spreads:
         raise ValueError("within_class_distance needs at least two images of one class")
     return float(np.mean(spreads))
+
+
+def judge_reference(reference: nn.Module, judge: nn.Module, short_run: nn.Module, real_images: torch.Tensor,
+                    real_labels: torch.Tensor, num_classes: int, n_per_class: int, seed: int = 0):
+    """Return (the judge's ClassifierReport on the reference's samples, the variety within a class of each set).
+
+    ``n_per_class`` samples of every class are drawn from the reference and from the ``short_run`` generator with
+    the same seed; the variety (:func:`within_class_distance`) of the real images, the short run's samples and
+    the reference's is returned as a dict, for :func:`variety_line`.
+    """
+    from ..metrics.classifier import evaluate_classifier
+
+    samples, labels = sample_classes(reference, num_classes, n_per_class, seed=seed)
+    short_samples, short_labels = sample_classes(short_run, num_classes, n_per_class, seed=seed)
+    spread = {"real held-out": within_class_distance(real_images, real_labels, num_classes),
+              "short-run projection": within_class_distance(short_samples, short_labels, num_classes),
+              "reference": within_class_distance(samples, labels, num_classes)}
+    return evaluate_classifier(judge, samples, labels, num_classes), spread
+
+
+def variety_line(spread: dict[str, float]) -> str:
+    """Return the printed line comparing the variety within a class of real images, the short run and the reference."""
+    values = ", ".join(f"{name} {value:.2f}" for name, value in spread.items())
+    return (f"variety within a class (mean pixel distance between two images of one class): {values}; the reference's "
+            f"is {spread['reference'] / spread['real held-out']:.0%} of the real images'")
