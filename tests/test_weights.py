@@ -131,3 +131,22 @@ def test_the_projection_ac_reference_draws_classes_an_independent_judge_recognis
     untrained, _ = build_family("projection", **recipe["build"])
     baseline = judge_accuracy(untrained.eval(), train_set, n_per_class=n, epochs=8, seed=11)
     assert baseline["judge_accuracy_mean"] < 1 / k + 4 * se, baseline
+
+
+def test_build_reference_trains_its_recipe_and_writes_a_loadable_checkpoint_with_its_card(tmp_path, monkeypatch):
+    """The card's reproduce command runs build_reference: here on a tiny copy of the projection_ac recipe."""
+    from medgan_nb.experiments import references
+
+    tiny = {**references.RECIPES["projection_ac"], "data": {"size": 32, "n": 120, "prior": "uniform", "seed": 3},
+            "train": {"steps": 3, "batch_size": 8, "seed": 0, "class_weight": 1.0},
+            "judge": {"epochs": 1, "seed": 7, "n_per_class": 2}}
+    monkeypatch.setitem(references.RECIPES, "tiny_ac", tiny)
+    card = references.build_reference("tiny_ac", folder=tmp_path, progress=False)
+    assert CARD_FIELDS <= set(card) and card["steps"] == 3 and card["settings"]["class_weight"] == 1.0
+    assert card["reproduce"] == "python -m medgan_nb.experiments.references tiny_ac"
+    assert 0 <= card["metrics"]["judge_accuracy_mean"] <= 1 and card["metrics"]["fd"] > 0
+    generator, loaded = load_reference("tiny_ac", tmp_path)
+    assert loaded["sha256"] == file_sha256(tmp_path / "tiny_ac.pt") and generator.latent_dim > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cards.json", "tiny_ac.pt"]  # no temporary left behind
+    with pytest.raises(ValueError, match=r"no recipe for a reference named 'nope'; known: .*projection_ac"):
+        references.build_reference("nope", folder=tmp_path)
