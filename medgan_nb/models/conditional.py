@@ -202,7 +202,8 @@ class ProjectionHead(nn.Module):
 
         class_head: True adds AC-GAN's auxiliary classifier C, a linear layer phi -> K class logits.
 
-    Every layer is orthogonally initialised and spectrally normalised. The class head reads phi(x) only,
+    psi and the embedding are orthogonally initialised and spectrally normalised; the class head is a plain
+    linear layer (PyTorch's default initialisation), as in AC-GAN, so its logits are not capped. It reads phi(x) only,
     never the label, so it must recognise the class from the image (the concatenating cGAN discriminator
     has no such label-free features, which is why it offers no class head).
     """
