@@ -18,12 +18,30 @@ import platform
 import random
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
 PROFILES = ("smoke", "cpu", "gpu")
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+    """Write a file atomically: ``write(temporary)`` fills ``.<name>.<pid>.tmp`` beside ``path``, then a rename.
+
+    Readers see the old file or the new one, never half of one; the temporary is removed if ``write`` fails. The
+    ``<pid>`` lets :func:`medgan_nb.train.checkpoints.remove_stale_temporaries` clear files of killed processes.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+    return path
+
 
 def check_profile(profile: str) -> str:
     """Return ``profile`` if it is a known profile, else raise a ValueError listing them."""

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ..models.sampling import describe_model, unwrap
+from ..runtime import atomic_write
 
 Tensor = torch.Tensor
 
@@ -103,16 +104,7 @@ def set_random_states(states: dict[str, Any]) -> None:
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     """Write ``state`` (tensors and plain containers only) atomically to ``path`` and return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)  # atomic: readers see the old file or the new one, never half of one
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return atomic_write(path, lambda temporary: torch.save(state, temporary))
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from ..models import build_family
+from ..runtime import atomic_write
 
 Tensor = torch.Tensor
 
@@ -112,18 +113,14 @@ def save_reference(name: str, generator: nn.Module, card: dict[str, Any], folder
     interrupted build leaves the previous reference intact.
     """
     folder = Path(folder or FOLDER)
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.pt"
     half = {key: value.detach().cpu().half() if value.is_floating_point() else value.detach().cpu()
             for key, value in generator.state_dict().items()}
-    temporary = path.with_name(f".{path.name}.tmp")
-    torch.save({"format": REFERENCE_FORMAT, "name": name, "generator": half}, temporary)
-    temporary.replace(path)
-    cards_file = folder / CARDS_FILE.name
-    cards = json.loads(cards_file.read_text()) if cards_file.is_file() else {}
+    atomic_write(path, lambda temporary: torch.save({"format": REFERENCE_FORMAT, "name": name, "generator": half},
+                                                    temporary))
+    cards = reference_cards(folder)
     cards[name] = {**card, "file": path.name, "sha256": file_sha256(path), "bytes": path.stat().st_size}
-    temporary_cards = cards_file.with_name(f".{cards_file.name}.tmp")
-    temporary_cards.write_text(json.dumps(cards, indent=2, sort_keys=True) + "\n")
-    temporary_cards.replace(cards_file)
+    text = json.dumps(cards, indent=2, sort_keys=True) + "\n"
+    atomic_write(folder / CARDS_FILE.name, lambda temporary: temporary.write_text(text))
     return path
 
