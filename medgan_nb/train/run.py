@@ -218,8 +218,9 @@ def _condition(generator: nn.Module, discriminator: nn.Module, labels: Any, data
     return labels, conditional, critic_conditional
 
 
-def _class_balance(config: TrainConfig, discriminator: nn.Module, labels: Tensor | None) -> Tensor | None:
-    """Return the AC-GAN cross-entropy's class weights n / (K n_k) (scikit-learn's "balanced"), or None.
+def _class_balance(config: TrainConfig, discriminator: nn.Module, labels: Tensor | None,
+                   device: torch.device) -> Tensor | None:
+    """Return the AC-GAN cross-entropy's class weights n / (K n_k) (scikit-learn's "balanced") on ``device``, or None.
 
     Medical classes are imbalanced (two thirds of HAM10000 are nevi): unweighted, the class head would learn
     the common classes and G's rare-class samples would get little signal.
@@ -228,7 +229,7 @@ def _class_balance(config: TrainConfig, discriminator: nn.Module, labels: Tensor
         return None
     num_classes = int(getattr(discriminator, "num_classes", int(labels.max()) + 1))
     counts = torch.bincount(labels.long().cpu(), minlength=num_classes).float()
-    return torch.where(counts > 0, len(labels) / (num_classes * counts.clamp(min=1)), torch.zeros(()))
+    return torch.where(counts > 0, len(labels) / (num_classes * counts.clamp(min=1)), torch.zeros(())).to(device)
 
 
 def _check_class_head(config: TrainConfig, discriminator: nn.Module, labels: Tensor | None) -> None:
@@ -430,7 +431,7 @@ def _set_up(generator: nn.Module, discriminator: nn.Module, data: Any, config: T
         critic_module=discriminator, optimizer_g=optimizer_g, optimizer_d=optimizer_d, scaler_g=scaler_g,
         scaler_d=scaler_d, ema=ema, batch_order=batch_order, latent_dim=latent_dim, fixed_noise=fixed_noise,
         fixed_labels=fixed_labels, history=History(d_output=d_output), checkpoint_path=checkpoint_path,
-        class_balance=_class_balance(config, discriminator, labels),
+        class_balance=_class_balance(config, discriminator, labels, device),
     )
 
 

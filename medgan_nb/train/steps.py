@@ -111,7 +111,7 @@ def _critic_loss(run: _Run, step: int, critic_iteration: int, real: Tensor, fake
         if config.class_weight > 0:  # AC-GAN: D(x) and its class logits C(x) from one pass
             real_logits, real_classes = run.discriminator(real_seen, *critic_condition, classes=True)
             class_loss = F.cross_entropy(real_classes.float(), critic_condition[0],  # CE(C(x), y), real images only
-                                         weight=run.class_balance.to(real_classes.device))
+                                         weight=run.class_balance)
         else:
             real_logits = run.discriminator(real_seen, *critic_condition)  # D(x)
         fake_logits = run.discriminator(fake_seen, *critic_condition)  # D(G(z)); no gradient into G
@@ -160,7 +160,7 @@ def _generator_update(run: _Run, batch: _Step, measure: bool) -> None:
         if config.class_weight > 0:  # AC-GAN: G is rewarded when D's classifier recognises the class it asked for
             fake_logits, fake_classes = run.critic_module(fake_seen, *batch.critic_condition, classes=True)
             batch.class_loss_g = F.cross_entropy(fake_classes.float(), batch.critic_condition[0],  # CE(C(G(z, y)), y)
-                                                 weight=run.class_balance.to(fake_classes.device))
+                                                 weight=run.class_balance)
         else:
             fake_logits = run.critic_module(fake_seen, *batch.critic_condition)
         loss_g = run.loss_g_fn(fake_logits)  # the updated D
