@@ -38,7 +38,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         "build": {"image_size": 32, "budget": "cpu", "width": 12, "num_classes": 7, "class_head": True},
         "train": {"steps": 6000, "batch_size": 32, "seed": 0, "class_weight": 1.0},
         "judge": {"epochs": 8, "seed": 7, "n_per_class": 60},
-        "used_by": "notebooks/04_conditional_generation.ipynb, section 6",
+        "used_by": "notebooks/04_conditional_generation.ipynb, section 7",
     },
 }
 
