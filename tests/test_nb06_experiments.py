@@ -235,3 +235,60 @@ def test_figures_have_titles_and_labelled_axes(phantom, hair_pairs):
     grid = tr.plot_samples_per_mask(phantom.masks[:2], {"pix2pix": per_mask})
     assert len(grid.axes) == 2 * 3
     plt.close("all")
+
+
+# ---------------------------------------------------------------------------- attention-gated hair removal
+
+def test_gain_verdict_names_a_winner_only_beyond_two_standard_errors():
+    base = np.linspace(20.0, 24.0, 40)
+    scores = {"nothing": {"psnr": base}, "clear": {"psnr": base + 3.0 + 0.1 * np.sin(np.arange(40))},
+              "noise": {"psnr": base + np.where(np.arange(40) % 2 == 0, 1.0, -1.0)},
+              "worse": {"psnr": base - 2.0 + 0.1 * np.cos(np.arange(40))}}
+    assert tr.gain_verdict(scores, "clear", "nothing").startswith("clear beats nothing: +3.0")
+    assert "no clear difference at this budget" in tr.gain_verdict(scores, "noise", "nothing")
+    assert tr.gain_verdict(scores, "worse", "nothing").startswith("worse is worse than nothing: -2.0")
+
+
+def test_hair_pixels_and_attention_verdict_find_a_map_that_lies_on_the_hairs(hair_pairs):
+    hair = tr.hair_pixels(hair_pairs.a, hair_pairs.b)
+    assert hair.shape == hair_pairs.masks.shape and 0 < hair.float().mean() < 0.35
+    assert not tr.hair_pixels(hair_pairs.b, hair_pairs.b).any()
+    on_hair = hair.float() * 0.9 + 0.05  # a map that found the hairs
+    flat = torch.full_like(on_hair, 0.3)  # a map that did not
+    assert tr.attention_on_hair(on_hair, hair) == pytest.approx({"on_hair": 0.95, "elsewhere": 0.05})
+    verdict = tr.attention_verdict({"found": on_hair, "flat": flat}, hair)
+    assert "found: the attention found the hairs (0.95 on the hairs vs 0.05 elsewhere" in verdict
+    assert "flat: the attention is not clearly on the hairs" in verdict
+    picture = tr.as_picture(on_hair)
+    assert picture.shape == (len(hair), 3, *hair.shape[1:]) and picture.min() >= -1 and picture.max() <= 1
+
+
+def test_attention_maps_come_from_the_gated_generator_and_hair_metrics_key_every_method(hair_pairs):
+    torch.manual_seed(0)
+    generator, _ = build_family("cyclegan", 32, budget="smoke", **tr.HAIR_BUILD)
+    maps = tr.attention_maps(generator, hair_pairs.a)
+    _, gate = generator.g_ab.content_and_attention(hair_pairs.a)
+    assert maps.shape == hair_pairs.masks.shape and torch.allclose(maps, gate[:, 0].detach())
+    assert generator.training  # the mode is restored
+    scores = {name: tr.restoration_scores(images, hair_pairs.b) for name, images in
+              {"identity (hairy input)": hair_pairs.a, "CycleGAN": hair_pairs.b * 0.9}.items()}
+    values = tr.hair_section_metrics(scores, {"your run": tr.attention_on_hair(maps, tr.hair_pixels(hair_pairs.a,
+                                                                                                    hair_pairs.b))})
+    assert values["hair_reference_loaded"] is False and "cyclegan_reference_psnr" not in values
+    assert values["cyclegan_psnr_gain"] == pytest.approx(values["cyclegan_psnr"] - values["identity_psnr"])
+    assert values["cyclegan_psnr_gain_se"] > 0 and 0 <= values["cyclegan_attention_on_hair"] <= 1
+    plain, _ = build_family("cyclegan", 32, budget="smoke")
+    with pytest.raises(ValueError, match="built without attention"):
+        tr.attention_maps(plain, hair_pairs.a)
+
+
+def test_the_hair_config_lightens_the_cycle_term():
+    config = tr.hair_config(32, steps=10, batch_size=4, seed=0, device="cpu")
+    assert config.generator_loss.__qualname__ == "cycle_loss(weight_cycle=1.0, weight_identity=0.5)"
+    assert config.loss == "lsgan" and config.steps == 10
+
+
+def test_the_hair_reference_is_not_loaded_at_another_size():
+    generator, card, line = tr.hair_reference(64)
+    assert generator is None and card["build"]["image_size"] == 32
+    assert line.startswith("no reference for this run: cyclegan_hair was trained on 32 px phantoms")

@@ -76,6 +76,19 @@ def test_cyclegan_hair_removal_improves_with_training_and_is_scored_beside_dullr
 
 
 @pytest.mark.notebook
+def test_the_shipped_hair_reference_beats_doing_nothing_and_its_attention_finds_the_hairs(metrics):
+    """Smoke runs at 32 px, the reference's size, so section 8 loads it and scores it on the notebook's own held-out
+    lesions: a PSNR gain over the hairy input of at least 2 dB and four standard errors, attention on the hairs."""
+    assert metrics["hair_reference_loaded"] is True
+    gain, se = metrics["cyclegan_reference_psnr_gain"], metrics["cyclegan_reference_psnr_gain_se"]
+    assert gain > max(2.0, 4 * se), (gain, se)
+    assert metrics["cyclegan_reference_psnr"] > metrics["cyclegan_psnr"]  # ten times the steps of the smoke run
+    assert metrics["cyclegan_reference_attention_on_hair"] > metrics["cyclegan_reference_attention_elsewhere"] + 0.3
+    for key in ("cyclegan_attention_on_hair", "cyclegan_attention_elsewhere"):  # the short run's map is measured too
+        assert 0 <= metrics[key] <= 1, key
+
+
+@pytest.mark.notebook
 def test_skin_tone_translation_is_measured_against_the_true_mask(metrics):
     assert metrics["skin_tone_dice_before"] > 0.7 and metrics["skin_tone_dice_true_dark"] > 0.7
     assert 0 <= metrics["skin_tone_dice_after"] <= 1
@@ -87,5 +100,5 @@ def test_figures_are_saved(metrics):
     folder = Path(metrics["_output_dir"])
     for figure in ("real_images_with_masks.png", "one_mask_several_lesions.png", "mask_dice.png",
                    "mask_outlines.png", "hair_removal_examples.png", "hair_removal_scores.png",
-                   "skin_tone_translation.png", "reconstruction_terms.png"):
+                   "skin_tone_translation.png", "reconstruction_terms.png", "hair_attention.png"):
         assert (folder / figure).is_file(), figure

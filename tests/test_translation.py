@@ -231,3 +231,39 @@ def test_cyclegan_trains_and_cycle_loss_falls(phantom):
     assert translated.shape == (4, 3, 32, 32) and result.generator.training
     assert torch.equal(translate_b_to_a(result.generator, flipped[:4]),
                        result.generator.eval().g_ba(flipped[:4]).detach())
+
+
+def test_attention_generator_keeps_the_input_where_its_attention_is_zero_and_repaints_where_it_is_one():
+    """a c + (1 - a) x: with the attention channel's bias pushed down G returns x, pushed up it returns tanh content."""
+    torch.manual_seed(0)
+    generator = CycleGANGenerator(32, width=4, n_blocks=1, attention=True).g_ab
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    last = generator.main[-1]
+    assert isinstance(last, torch.nn.Conv2d) and last.out_channels == 4  # three content channels and one attention
+    content, gate = generator.content_and_attention(x)
+    assert content.shape == (2, 3, 32, 32) and gate.shape == (2, 1, 32, 32)
+    assert torch.allclose(generator(x), gate * content + (1 - gate) * x)
+    with torch.no_grad():
+        last.bias[3] = -60.0  # attention sigmoid(-60) ~ 0: nothing repainted
+        assert torch.allclose(generator(x), x, atol=1e-6)
+        last.bias[3] = 60.0  # attention ~ 1: every pixel repainted
+        assert torch.allclose(generator(x), torch.tanh(generator.main(x)[:, :3]), atol=1e-6)
+        assert not torch.allclose(generator(x), x, atol=0.1)
+
+
+def test_the_plain_generator_is_unchanged_by_the_attention_option():
+    """Without attention the state dict keys and output are the paper's (old checkpoints still load)."""
+    torch.manual_seed(0)
+    plain = CycleGANGenerator(32, width=4, n_blocks=1)
+    torch.manual_seed(0)
+    gated = CycleGANGenerator(32, width=4, n_blocks=1, attention=True)
+    assert set(plain.state_dict()) == set(gated.state_dict())
+    assert isinstance(plain.g_ab.main[-1], torch.nn.Tanh) and plain.g_ab.main[-2].out_channels == 3
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    assert plain.g_ab(x).abs().max() <= 1
+    with pytest.raises(ValueError, match=r"built without attention; build it with attention=True"):
+        plain.g_ab.content_and_attention(x)
+    with pytest.raises(ValueError, match=r"attention must be True or False, got 'yes'"):
+        CycleGANGenerator(32, width=4, attention="yes")
+    with pytest.raises(ValueError, match=r"expects images of shape \(N, 3, 32, 32\), got \(2, 3, 16, 16\)"):
+        gated.g_ab(torch.zeros(2, 3, 16, 16))

@@ -2,9 +2,15 @@
 
 Each recipe names the phantom data, the family and its build settings, and the training settings. Building one
 renders the data, trains the family with :func:`~medgan_nb.experiments.families.train_family`, measures what the
-notebooks measure (the Fréchet distance to held-out phantoms before and after training; for a class-conditional
-family, the per-class accuracy of an independent classifier trained on the real training images, the judge of
-notebook 04), and writes the half-precision weights with their model card::
+notebooks measure, and writes the half-precision weights with their model card. What is measured depends on the
+recipe's task:
+
+* ``"class"`` (notebook 04): the Fréchet distance to held-out phantoms before and after training, and the
+  per-class accuracy of an independent classifier trained on the real training images (the judge of notebook 04);
+* ``"hair"`` (notebook 06): a CycleGAN trained on unpaired hairy and hair-free phantoms, scored on held-out
+  lesions against their true hair-free rendering (PSNR and SSIM), beside doing nothing (the hairy input itself).
+
+::
 
     python -m medgan_nb.experiments.references projection_ac     # one reference
     python -m medgan_nb.experiments.references                   # every recipe
@@ -23,10 +29,14 @@ import torch
 
 from ..data import load_dataset
 from ..metrics import classifier as clf
+from ..metrics.uncertainty import mean_se
+from ..models import build_family
+from ..models.translation import cycle_loss, translate_a_to_b, unpaired_pairs
 from ..train import family_config
 from ..weights import reference_card, save_reference
 from .conditional import sample_classes
-from .families import train_family
+from .families import FamilyRun, train_family
+from .translation import HAIR_BUILD, HAIR_CYCLE_WEIGHTS, render_hair_pairs, restoration_scores
 
 # name -> recipe. "data": load_dataset("phantom", ...) options; "build": build_family options (also what
 # load_reference builds); "train": train_family's steps, batch size, seed and TrainConfig overrides
@@ -39,6 +49,16 @@ RECIPES: dict[str, dict[str, Any]] = {
         "train": {"steps": 6000, "batch_size": 32, "seed": 0, "class_weight": 1.0},
         "judge": {"epochs": 8, "seed": 7, "n_per_class": 60},
         "used_by": "notebooks/04_conditional_generation.ipynb, section 7",
+    },
+    # notebook 06: the attention-gated CycleGAN that removes hairs, at the notebook's cpu size and width; its
+    # lesions are rendered from another seed than the notebook's, so the notebook scores it on lesions it never saw
+    "cyclegan_hair": {
+        "family": "cyclegan",
+        "task": "hair",
+        "data": {"size": 32, "n": 2400, "seed": 1000, "n_test": 200},
+        "build": {"image_size": 32, "budget": "cpu", "width": 16, **HAIR_BUILD},
+        "train": {"steps": 3000, "batch_size": 8, "seed": 0, "generator_loss": cycle_loss(**HAIR_CYCLE_WEIGHTS)},
+        "used_by": "notebooks/06_masks_and_translation.ipynb, section 8",
     },
 }
 
@@ -55,32 +75,74 @@ def judge_accuracy(generator, train_set, n_per_class: int, epochs: int, seed: in
             "judge_n_per_class": n_per_class, "judge_epochs": epochs, "judge_seed": seed}
 
 
+def hair_scores(generator, hairy, truth) -> dict[str, float]:
+    """Return the mean PSNR and SSIM of G(hairy) and of the hairy input against the truth, and the PSNR gain's interval."""
+    restored, untouched = restoration_scores(translate_a_to_b(generator, hairy), truth), restoration_scores(hairy, truth)
+    gain = restored["psnr"] - untouched["psnr"]  # paired: the same lesions
+    return {"psnr": float(restored["psnr"].mean()), "ssim": float(restored["ssim"].mean()),
+            "psnr_identity": float(untouched["psnr"].mean()), "ssim_identity": float(untouched["ssim"].mean()),
+            "psnr_gain": float(gain.mean()), "psnr_gain_se": float(mean_se(gain)), "n_test": len(hairy)}
+
+
+def _train_class(name: str, recipe: dict, progress: bool) -> tuple[FamilyRun, dict, str]:
+    """Train a class-conditional recipe; return (the run, its metrics, the card's data line)."""
+    data, build, train = recipe["data"], dict(recipe["build"]), dict(recipe["train"])
+    options = {"n": data["n"], "prior": data["prior"], "seed": data["seed"], "progress": progress}
+    train_set = load_dataset("phantom", size=data["size"], split="train", **options)
+    heldout = load_dataset("phantom", size=data["size"], split="test", **options)
+    run = _train(recipe, train_set, progress, heldout=heldout.images, heldout_labels=heldout.labels)
+    metrics = {"fd": float(run.fd), "fd_untrained": float(run.fd_untrained),
+               **judge_accuracy(run.generator, train_set, **{k: recipe["judge"][k] for k in ("n_per_class", "epochs",
+                                                                                            "seed")})}
+    return run, metrics, (f"DermSynth phantom, {data['n']} images at {data['size']} px rendered with the "
+                          f"{data['prior']} class prior (seed {data['seed']}); trained on its training split "
+                          f"({len(train_set)} images)")
+
+
+def _train_hair(name: str, recipe: dict, progress: bool) -> tuple[FamilyRun, dict, str]:
+    """Train a hair-removal CycleGAN recipe on unpaired phantoms; return (the run, its metrics, the data line)."""
+    data = recipe["data"]
+    pairs = render_hair_pairs(data["n"], data["size"], seed=data["seed"])
+    train_pairs, test_pairs = pairs.split(n_test=data["n_test"])
+    unpaired = unpaired_pairs(train_pairs.a, train_pairs.b, seed=recipe["train"]["seed"])
+    run = _train(recipe, unpaired, progress, labels=unpaired)
+    metrics = hair_scores(run.generator, test_pairs.a, test_pairs.b)
+    torch.manual_seed(recipe["train"]["seed"])  # the weights the run started from
+    untrained, _ = build_family(recipe["family"], **recipe["build"])
+    metrics["psnr_untrained"] = hair_scores(untrained, test_pairs.a, test_pairs.b)["psnr"]
+    return run, metrics, (f"DermSynth phantom, {data['n']} lesions at {data['size']} px rendered with hairs and "
+                          f"without (seed {data['seed']}; lesions that drew no hair left out: {len(pairs.a)} kept); "
+                          f"trained on {len(train_pairs.a)} of them shuffled independently (unpaired), scored on the "
+                          f"last {len(test_pairs.a)} against their true hair-free rendering")
+
+
+def _train(recipe: dict, data, progress: bool, **options) -> FamilyRun:
+    build, train = dict(recipe["build"]), dict(recipe["train"])
+    build.pop("image_size")  # train_family takes the size from the data
+    budget, width = build.pop("budget"), build.pop("width")
+    steps, batch_size, seed = train.pop("steps"), train.pop("batch_size"), train.pop("seed")
+    return train_family(recipe["family"], data, steps=steps, batch_size=batch_size, budget=budget, width=width,
+                        seed=seed, amp="off", build_options=build, progress=progress, **options, **train)
+
+
+TASKS = {"class": _train_class, "hair": _train_hair}  # a recipe's "task" -> how it is trained and measured
+
+
 def build_reference(name: str, folder=None, progress: bool = True) -> dict[str, Any]:
     """Train reference ``name`` from its recipe, write it with its model card (to ``folder``) and return the card."""
     if name not in RECIPES:
         raise ValueError(f"no recipe for a reference named {name!r}; known: {', '.join(sorted(RECIPES))}")
     recipe = RECIPES[name]
-    data, build, train = recipe["data"], dict(recipe["build"]), dict(recipe["train"])
-    options = {"n": data["n"], "prior": data["prior"], "seed": data["seed"], "progress": progress}
-    train_set = load_dataset("phantom", size=data["size"], split="train", **options)
-    heldout = load_dataset("phantom", size=data["size"], split="test", **options)
-    build.pop("image_size")  # train_family takes the size from the data
-    budget, width = build.pop("budget"), build.pop("width")
+    size, train = recipe["data"]["size"], dict(recipe["train"])
     steps, batch_size, seed = train.pop("steps"), train.pop("batch_size"), train.pop("seed")
     started = time.perf_counter()
-    run = train_family(recipe["family"], train_set, steps=steps, batch_size=batch_size, budget=budget, width=width,
-                       seed=seed, amp="off", heldout=heldout.images, heldout_labels=heldout.labels,
-                       build_options=build, progress=progress, **train)
-    metrics = {"fd": float(run.fd), "fd_untrained": float(run.fd_untrained),
-               **judge_accuracy(run.generator, train_set, **{k: recipe["judge"][k] for k in ("n_per_class", "epochs",
-                                                                                            "seed")})}
+    run, metrics, data_line = TASKS[recipe.get("task", "class")](name, recipe, progress)
     card = {
-        "family": recipe["family"], "build": recipe["build"],
-        "data": (f"DermSynth phantom, {data['n']} images at {data['size']} px rendered with the {data['prior']} class "
-                 f"prior (seed {data['seed']}); trained on its training split ({len(train_set)} images)"),
-        "settings": {key: value for key, value in family_config(recipe["family"], data["size"], steps=steps,
+        "family": recipe["family"], "build": recipe["build"], "data": data_line,
+        "settings": {key: value for key, value in family_config(recipe["family"], size, steps=steps,
                                                                 batch_size=batch_size, seed=seed, **train).as_dict().items()
-                     if key in ("loss", "lr_g", "lr_d", "betas", "n_critic", "ema_decay", "class_weight", "batch_size")},
+                     if key in ("loss", "lr_g", "lr_d", "betas", "n_critic", "ema_decay", "class_weight", "batch_size",
+                               "generator_loss")},
         "steps": steps, "seed": seed, "metrics": metrics, "used_by": recipe["used_by"],
         "trained": (f"{time.perf_counter() - started:.0f} s on {platform.machine()} CPU "
                     f"({torch.get_num_threads()} threads), torch {torch.__version__}"),
@@ -96,9 +158,8 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     for name in args.names or list(RECIPES):
         card = build_reference(name)
-        accuracy = card["metrics"].get("judge_accuracy_mean", np.nan)
-        print(f"{name}: {card['steps']} steps, FD {card['metrics']['fd_untrained']:.2f} -> {card['metrics']['fd']:.2f}, "
-              f"judge accuracy {accuracy:.3f}, {card['bytes'] / 1e6:.2f} MB, sha256 {card['sha256'][:12]}…")
+        shown = ", ".join(f"{key} {value:.3f}" for key, value in card["metrics"].items() if isinstance(value, float))
+        print(f"{name}: {card['steps']} steps, {shown}; {card['bytes'] / 1e6:.2f} MB, sha256 {card['sha256'][:12]}…")
 
 
 if __name__ == "__main__":

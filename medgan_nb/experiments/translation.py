@@ -52,6 +52,7 @@ from ..metrics.fid import sample_generator
 from ..metrics.morphology import dice_score, segment_lesions
 from ..metrics.uncertainty import NO_CLEAR_DIFFERENCE, differs, mean_se
 from ..models.sampling import model_device
+from ..models.translation import cycle_loss
 from ..train import TrainConfig, family_config
 
 Tensor = torch.Tensor
@@ -71,10 +72,25 @@ def dataset_masks(dataset) -> tuple[Tensor, str]:
 
 
 def translation_config(name: str, image_size: int, steps: int, batch_size: int, seed: int, device: str,
-                       amp: str = "off") -> TrainConfig:
+                       amp: str = "off", **overrides) -> TrainConfig:
     """Return the family's recommended TrainConfig (losses, hooks) with this run's steps, batch, seed and device."""
     return family_config(name, image_size, steps=steps, batch_size=batch_size, seed=seed, device=device, amp=amp,
-                         log_every=max(1, steps // 100), sample_every=0)
+                         log_every=max(1, steps // 100), sample_every=0, **overrides)
+
+
+# Hair removal is lossy: from a hair-free image F cannot know where the hairs were, so the paper's cycle term
+# (lambda_cyc = 10) rewards a G that repaints every pixel and hides the hairs in faint patterns F can read back
+# (Chu et al. 2017, "CycleGAN, a master of steganography"). The hair remover of section 8 therefore takes the
+# attention-gated generator (it can leave the skin untouched) and a cycle term ten times lighter, with the
+# identity term at half the cycle weight as in the paper.
+HAIR_BUILD = {"attention": True}
+HAIR_CYCLE_WEIGHTS = {"weight_cycle": 1.0, "weight_identity": 0.5}
+
+
+def hair_config(image_size: int, steps: int, batch_size: int, seed: int, device: str, amp: str = "off") -> TrainConfig:
+    """Return the TrainConfig of section 8's hair remover: CycleGAN's settings with the lighter cycle term above."""
+    return translation_config("cyclegan", image_size, steps, batch_size, seed, device, amp,
+                              generator_loss=cycle_loss(**HAIR_CYCLE_WEIGHTS))
 
 
 def loss_trend(history, column: str) -> tuple[float, float]:
@@ -203,6 +219,61 @@ def restoration_verdict(scores: dict[str, dict[str, np.ndarray]], kind: str = "p
             return (f"best {kind.upper()}: {NO_CLEAR_DIFFERENCE} between {leader} ({means[leader]:.3f}{unit}) and "
                     f"{rival} ({means[rival]:.3f}{unit})")
     return f"best {kind.upper()}: {leader} ({means[leader]:.3f}{unit}), clearly ahead of every other method"
+
+
+def gain_verdict(scores: dict[str, dict[str, np.ndarray]], name: str, baseline: str, kind: str = "psnr") -> str:
+    """Return whether method ``name`` beats ``baseline`` by ``kind``, from the paired per-image gains and 2 SE."""
+    gains = np.asarray(scores[name][kind], float) - np.asarray(scores[baseline][kind], float)  # the same images
+    mean, se = float(gains.mean()), mean_se(gains)
+    unit = " dB" if kind == "psnr" else ""
+    numbers = f"{mean:+.2f} ± {2 * se:.2f}{unit} {kind.upper()} over {len(gains)} images"
+    if not differs(mean, 0.0, se):
+        return f"{name} vs {baseline}: {NO_CLEAR_DIFFERENCE} ({numbers})"
+    return f"{name} {'beats' if mean > 0 else 'is worse than'} {baseline}: {numbers}"
+
+
+def attention_verdict(attention: dict[str, Tensor], hair: Tensor) -> str:
+    """Return, per attention generator, whether its attention is clearly higher on the true hairs than elsewhere.
+
+    Decided per image: the mean attention on the image's hair pixels minus the mean on its other pixels, averaged
+    over the images that have hair pixels, against two standard errors.
+    """
+    hair = hair.bool()
+    has_hair = hair.flatten(1).any(dim=1) & (~hair).flatten(1).any(dim=1)
+    parts = []
+    for name, maps in attention.items():
+        on = np.array([float(m[h].mean()) for m, h in zip(maps[has_hair], hair[has_hair])])
+        off = np.array([float(m[~h].mean()) for m, h in zip(maps[has_hair], hair[has_hair])])
+        gap, se = float((on - off).mean()), mean_se(on - off)
+        numbers = f"{on.mean():.2f} on the hairs vs {off.mean():.2f} elsewhere, {gap:+.2f} ± {2 * se:.2f}"
+        if differs(gap, 0.0, se) and gap > 0:
+            parts.append(f"{name}: the attention found the hairs ({numbers})")
+        else:
+            parts.append(f"{name}: the attention is not clearly on the hairs ({numbers})")
+    return "; ".join(parts)
+
+
+HAIR_METHOD_KEYS = {"identity (hairy input)": "identity", "DullRazor": "dullrazor", "CycleGAN": "cyclegan",
+                    "CycleGAN, untrained": "cyclegan_untrained", "CycleGAN on hairs only": "hair_only",
+                    "CycleGAN, reference": "cyclegan_reference"}  # section 8's rows -> metrics.json keys
+
+
+def hair_section_metrics(scores: dict[str, dict[str, np.ndarray]], attention_share: dict[str, dict[str, float]],
+                         baseline: str = "identity (hairy input)") -> dict:
+    """Return section 8's numbers for metrics.json: mean PSNR/SSIM per method, each CycleGAN's paired PSNR gain over
+    doing nothing with its standard error, the attention on and off the true hairs, and whether the reference ran."""
+    values = {f"{HAIR_METHOD_KEYS[name]}_{kind}": float(np.mean(result[kind]))
+              for name, result in scores.items() for kind in ("psnr", "ssim")}
+    for name in ("CycleGAN", "CycleGAN, reference"):
+        if name in scores:
+            gains = np.asarray(scores[name]["psnr"], float) - np.asarray(scores[baseline]["psnr"], float)
+            values[f"{HAIR_METHOD_KEYS[name]}_psnr_gain"] = float(gains.mean())
+            values[f"{HAIR_METHOD_KEYS[name]}_psnr_gain_se"] = mean_se(gains)
+    for name, share in attention_share.items():
+        key = "cyclegan" if name == "your run" else "cyclegan_reference"
+        values.update({f"{key}_attention_on_hair": share["on_hair"], f"{key}_attention_elsewhere": share["elsewhere"]})
+    values["hair_reference_loaded"] = "CycleGAN, reference" in scores
+    return values
 
 
 def phantom_section_metrics(values: dict, dataset: str) -> dict:
@@ -388,6 +459,57 @@ def render_skin_tone_pairs(n: int, size: int, seed: int = 0) -> PhantomPairs:
     dark = render_phantoms(n, size, seed, PhantomConfig.clean(skin_tones=(6, 6)))
     to_tensor = lambda batch: torch.from_numpy(batch.images).permute(0, 3, 1, 2).float() / 127.5 - 1.0
     return PhantomPairs(to_tensor(light), to_tensor(dark), torch.from_numpy(light.masks))
+
+
+HAIR_REFERENCE = "cyclegan_hair"  # the shipped long run of section 8 (medgan_nb.weights)
+
+
+def hair_reference(image_size: int) -> tuple[nn.Module | None, dict, str]:
+    """Return (the shipped hair-removal CycleGAN, its model card, a line saying what was loaded) or (None, card, why not).
+
+    The reference was trained on phantom lesions at one size; section 8 always runs on the phantom, so it fits
+    every run at that size and no other.
+    """
+    from ..weights import load_reference, reference_card
+
+    card = reference_card(HAIR_REFERENCE)
+    size = card["build"]["image_size"]
+    if image_size != size:
+        return None, card, (f"no reference for this run: {HAIR_REFERENCE} was trained on {size} px phantoms and this "
+                            f"run's images are {image_size} px; the short run above is all there is to judge")
+    generator, card = load_reference(HAIR_REFERENCE)
+    return generator, card, (f"loaded the reference {HAIR_REFERENCE}: an attention-gated CycleGAN trained for "
+                             f"{card['steps']} steps ({card['trained'].split(' on ')[0]} on a CPU) on phantom lesions "
+                             "this notebook never renders, sha256 checked")
+
+
+def hair_pixels(hairy, clean, threshold: float = 0.1) -> Tensor:
+    """Return bool (N, S, S): the pixels where the hairy and the true hair-free rendering differ (the true hairs)."""
+    return (torch.as_tensor(hairy) - torch.as_tensor(clean)).abs().amax(dim=1) > threshold
+
+
+@torch.no_grad()
+def attention_maps(model: nn.Module, images) -> Tensor:
+    """Return the attention a (N, S, S) in (0, 1) of an attention CycleGAN's G_AB: where it repaints the image."""
+    network = model.g_ab
+    was_training = network.training
+    network.eval()
+    try:
+        _, gate = network.content_and_attention(torch.as_tensor(images).float().to(model_device(network)))
+    finally:
+        network.train(was_training)
+    return gate[:, 0].float().cpu()
+
+
+def attention_on_hair(attention: Tensor, hair: Tensor) -> dict[str, float]:
+    """Return the mean attention on the true hair pixels and on the rest: a remover that found the hairs has hair >> rest."""
+    hair = hair.bool()
+    return {"on_hair": float(attention[hair].mean()), "elsewhere": float(attention[~hair].mean())}
+
+
+def as_picture(maps: Tensor) -> Tensor:
+    """Return maps in [0, 1] of shape (N, S, S) as grey images (N, 3, S, S) in [-1, 1], to draw beside images."""
+    return (maps.float()[:, None] * 2 - 1).expand(-1, 3, -1, -1)
 
 
 def dullrazor(images) -> Tensor:

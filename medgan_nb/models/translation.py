@@ -290,14 +290,16 @@ class CycleGANGenerator(nn.Module):
     Args:
         image_size: the side S of both domains' images.
         channels: channels of one domain's images; the stacks [a, b] have ``2 * channels``.
-        width, n_blocks: those of each of the two :class:`ResnetGenerator`.
+        width, n_blocks, attention: those of each of the two :class:`ResnetGenerator`.
     """
 
-    def __init__(self, image_size: int = 32, channels: int = 3, width: int = 16, n_blocks: int = 3) -> None:
+    def __init__(self, image_size: int = 32, channels: int = 3, width: int = 16, n_blocks: int = 3,
+                 attention: bool = False) -> None:
         super().__init__()
         self.image_size, self.channels, self.width, self.latent_dim = image_size, channels, width, 1
-        self.g_ab = ResnetGenerator(image_size, channels, width, n_blocks)  # G: A -> B
-        self.g_ba = ResnetGenerator(image_size, channels, width, n_blocks)  # F: B -> A
+        self.attention = attention
+        self.g_ab = ResnetGenerator(image_size, channels, width, n_blocks, attention)  # G: A -> B
+        self.g_ba = ResnetGenerator(image_size, channels, width, n_blocks, attention)  # F: B -> A
 
     def forward(self, z: Tensor, pair: Tensor) -> Tensor:
         """Return the stack [G_BA(b), G_AB(a)] of shape (N, 2 channels, S, S)."""
@@ -307,7 +309,13 @@ class CycleGANGenerator(nn.Module):
 
 
 class ResnetGenerator(nn.Module):
-    """CycleGAN's generator c7s1-w, d2w, d4w, R4w x n_blocks, u2w, uw, c7s1-3: images -> images in [-1, 1].
+    r"""CycleGAN's generator c7s1-w, d2w, d4w, R4w x n_blocks, u2w, uw, c7s1-3: images -> images in [-1, 1].
+
+    With ``attention=True`` the last convolution has one more output channel, an attention map
+    :math:`a = \sigma(\cdot) \in (0, 1)` per pixel, and the output is :math:`a \odot c + (1 - a) \odot x`, with
+    :math:`c = \tanh(\cdot)` the repainted content and :math:`x` the input (attention-guided translation,
+    Mejjati et al. 2018; Tang et al. 2019, AttentionGAN). Where :math:`a \approx 0` the input passes through
+    untouched, so a translation that should change a few pixels (remove hairs) need not repaint the rest.
 
     Args:
         image_size: the side S, a power of two >= 8 (two stride-2 downsamplings, then two upsamplings).
@@ -316,13 +324,17 @@ class ResnetGenerator(nn.Module):
             S/4, have ``4 * width``.
         n_blocks: the number of :class:`ResidualBlock` at S/4: 6 in the paper at 128 px, 9 at
             256 px; 3 here, for 32-64 px on a CPU.
+        attention: False (the paper's generator) or True (the attention-gated output above).
     """
 
-    def __init__(self, image_size: int = 32, channels: int = 3, width: int = 16, n_blocks: int = 3) -> None:
+    def __init__(self, image_size: int = 32, channels: int = 3, width: int = 16, n_blocks: int = 3,
+                 attention: bool = False) -> None:
         super().__init__()
         _check_power_of_two(image_size)
         _check_width(width)
-        self.image_size, self.channels, self.width = image_size, channels, width
+        if not isinstance(attention, bool):
+            raise ValueError(f"attention must be True or False, got {attention!r}")
+        self.image_size, self.channels, self.width, self.attention = image_size, channels, width, attention
         layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(channels, width, 7), nn.InstanceNorm2d(width),
                                    nn.ReLU()]
         for c in (width, 2 * width):  # two stride-2 downsamplings: S -> S/4
@@ -330,13 +342,26 @@ class ResnetGenerator(nn.Module):
         layers += [ResidualBlock(4 * width) for _ in range(n_blocks)]
         for c in (4 * width, 2 * width):  # two upsamplings: S/4 -> S
             layers += [nn.ConvTranspose2d(c, c // 2, 3, 2, 1, output_padding=1), nn.InstanceNorm2d(c // 2), nn.ReLU()]
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(width, channels, 7), nn.Tanh()]
-        self.main = nn.Sequential(*layers)
+        # the last layer: the image (tanh), or with attention the content and one attention channel (see forward)
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(width, channels + int(attention), 7)]
+        self.main = nn.Sequential(*layers, *([] if attention else [nn.Tanh()]))
 
     def forward(self, x: Tensor) -> Tensor:
         """Return the translated images, same shape as x."""
+        if not self.attention:
+            _check_input(x, self.channels, self.image_size, self, "images")
+            return self.main(x)
+        content, gate = self.content_and_attention(x)
+        return gate * content + (1 - gate) * x  # a c + (1 - a) x: the input kept where a is near 0
+
+    def content_and_attention(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Return (content c in [-1, 1], attention a in (0, 1) of shape (N, 1, S, S)) of an attention generator."""
+        if not self.attention:
+            raise ValueError("this generator was built without attention; build it with attention=True "
+                             "(build_family('cyclegan', ..., attention=True))")
         _check_input(x, self.channels, self.image_size, self, "images")
-        return self.main(x)
+        out = self.main(x)
+        return torch.tanh(out[:, : self.channels]), torch.sigmoid(out[:, self.channels :])
 
 
 class ResidualBlock(nn.Module):
@@ -456,13 +481,13 @@ def _translate(network: nn.Module, images: Tensor, batch_size: int = 256) -> Ten
 
 
 def build_cyclegan(image_size: int = 32, channels: int = 3, width: int = 16, n_blocks: int = 3,
-                   n_layers: int | None = None) -> tuple[CycleGANGenerator, CycleGANDiscriminator]:
+                   n_layers: int | None = None, attention: bool = False) -> tuple[CycleGANGenerator, CycleGANDiscriminator]:
     """Return a CycleGAN (G_AB + G_BA, D_A + D_B) pair, weights N(0, 0.02) as in the paper.
 
-    The arguments are those of :class:`CycleGANGenerator` (``n_blocks``) and
+    The arguments are those of :class:`CycleGANGenerator` (``n_blocks``, ``attention``) and
     :class:`CycleGANDiscriminator` (``n_layers``); the others go to both.
     """
-    generator = CycleGANGenerator(image_size, channels, width, n_blocks)
+    generator = CycleGANGenerator(image_size, channels, width, n_blocks, attention)
     discriminator = CycleGANDiscriminator(image_size, channels, width, n_layers)
     generator.apply(weights_init)  # DCGAN init: conv N(0, 0.02), norm scale N(1, 0.02), bias 0
     discriminator.apply(weights_init)
