@@ -255,10 +255,13 @@ def test_hair_pixels_and_attention_verdict_find_a_map_that_lies_on_the_hairs(hai
     assert not tr.hair_pixels(hair_pairs.b, hair_pairs.b).any()
     on_hair = hair.float() * 0.9 + 0.05  # a map that found the hairs
     flat = torch.full_like(on_hair, 0.3)  # a map that did not
-    assert tr.attention_on_hair(on_hair, hair) == pytest.approx({"on_hair": 0.95, "elsewhere": 0.05})
-    verdict = tr.attention_verdict({"found": on_hair, "flat": flat}, hair)
-    assert "found: the attention found the hairs (0.95 on the hairs vs 0.05 elsewhere" in verdict
-    assert "flat: the attention is not clearly on the hairs" in verdict
+    found, none = tr.attention_on_hair(on_hair, hair), tr.attention_on_hair(flat, hair)
+    assert found == pytest.approx({"on_hair": 0.95, "elsewhere": 0.05, "gap": 0.9, "gap_se": 0.0}, abs=1e-6)
+    verdict = tr.attention_verdict({"found": found, "flat": none})
+    assert "found: the attention found the hairs (0.95 on the hairs vs 0.05 elsewhere, gap +0.90" in verdict
+    assert "flat: the attention is not clearly on the hairs (0.30 on the hairs vs 0.30 elsewhere" in verdict
+    with pytest.raises(ValueError, match="needs images with hair pixels and other pixels"):
+        tr.attention_on_hair(flat, torch.zeros_like(hair))
     picture = tr.as_picture(on_hair)
     assert picture.shape == (len(hair), 3, *hair.shape[1:]) and picture.min() >= -1 and picture.max() <= 1
 

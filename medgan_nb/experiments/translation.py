@@ -232,24 +232,17 @@ def gain_verdict(scores: dict[str, dict[str, np.ndarray]], name: str, baseline: 
     return f"{name} {'beats' if mean > 0 else 'is worse than'} {baseline}: {numbers}"
 
 
-def attention_verdict(attention: dict[str, Tensor], hair: Tensor) -> str:
-    """Return, per attention generator, whether its attention is clearly higher on the true hairs than elsewhere.
+def attention_verdict(shares: dict[str, dict[str, float]]) -> str:
+    """Return, per generator, whether its attention is clearly higher on the true hairs than elsewhere.
 
-    Decided per image: the mean attention on the image's hair pixels minus the mean on its other pixels, averaged
-    over the images that have hair pixels, against two standard errors.
+    ``shares`` maps a name to :func:`attention_on_hair`'s numbers; the per-image gap must exceed two standard errors.
     """
-    hair = hair.bool()
-    has_hair = hair.flatten(1).any(dim=1) & (~hair).flatten(1).any(dim=1)
     parts = []
-    for name, maps in attention.items():
-        on = np.array([float(m[h].mean()) for m, h in zip(maps[has_hair], hair[has_hair])])
-        off = np.array([float(m[~h].mean()) for m, h in zip(maps[has_hair], hair[has_hair])])
-        gap, se = float((on - off).mean()), mean_se(on - off)
-        numbers = f"{on.mean():.2f} on the hairs vs {off.mean():.2f} elsewhere, {gap:+.2f} ± {2 * se:.2f}"
-        if differs(gap, 0.0, se) and gap > 0:
-            parts.append(f"{name}: the attention found the hairs ({numbers})")
-        else:
-            parts.append(f"{name}: the attention is not clearly on the hairs ({numbers})")
+    for name, share in shares.items():
+        numbers = (f"{share['on_hair']:.2f} on the hairs vs {share['elsewhere']:.2f} elsewhere, gap "
+                   f"{share['gap']:+.2f} ± {2 * share['gap_se']:.2f}")
+        found = share["gap"] > 0 and differs(share["gap"], 0.0, share["gap_se"])
+        parts.append(f"{name}: the attention {'found the hairs' if found else 'is not clearly on the hairs'} ({numbers})")
     return "; ".join(parts)
 
 
@@ -502,9 +495,19 @@ def attention_maps(model: nn.Module, images) -> Tensor:
 
 
 def attention_on_hair(attention: Tensor, hair: Tensor) -> dict[str, float]:
-    """Return the mean attention on the true hair pixels and on the rest: a remover that found the hairs has hair >> rest."""
+    """Return the mean attention on the true hair pixels and on the rest, and their per-image gap with its standard error.
+
+    Each image's two means are taken first (images with no hair pixel, or nothing but hair, are left out), then
+    averaged over images: a remover that found the hairs has ``on_hair`` far above ``elsewhere``.
+    """
     hair = hair.bool()
-    return {"on_hair": float(attention[hair].mean()), "elsewhere": float(attention[~hair].mean())}
+    usable = hair.flatten(1).any(dim=1) & (~hair).flatten(1).any(dim=1)
+    if not bool(usable.any()):
+        raise ValueError("attention_on_hair needs images with hair pixels and other pixels; none of these has both")
+    on = np.array([float(m[h].mean()) for m, h in zip(attention[usable], hair[usable])])
+    off = np.array([float(m[~h].mean()) for m, h in zip(attention[usable], hair[usable])])
+    return {"on_hair": float(on.mean()), "elsewhere": float(off.mean()), "gap": float((on - off).mean()),
+            "gap_se": mean_se(on - off)}
 
 
 def as_picture(maps: Tensor) -> Tensor:
