@@ -291,7 +291,11 @@ def test_the_hair_config_lightens_the_cycle_term():
     assert config.loss == "lsgan" and config.steps == 10
 
 
-def test_the_hair_reference_is_not_loaded_at_another_size():
-    generator, card, line = tr.hair_reference(64)
+@pytest.mark.parametrize("name", [tr.HAIR_REFERENCE, tr.TONE_REFERENCE])
+def test_a_translation_reference_is_loaded_at_its_size_only(name):
+    generator, card, line = tr.translation_reference(name, 64)
     assert generator is None and card["build"]["image_size"] == 32
-    assert line.startswith("no reference for this run: cyclegan_hair was trained on 32 px phantoms")
+    assert line.startswith(f"no reference for this run: {name} was trained on 32 px phantoms")
+    generator, card, line = tr.translation_reference(name, 32)
+    assert generator is not None and not generator.training and line.startswith(f"loaded the reference {name}: ")
+    assert ("attention-gated" in line) == bool(card["build"].get("attention"))

@@ -8,7 +8,9 @@ recipe's task:
 * ``"class"`` (notebook 04): the Fréchet distance to held-out phantoms before and after training, and the
   per-class accuracy of an independent classifier trained on the real training images (the judge of notebook 04);
 * ``"hair"`` (notebook 06): a CycleGAN trained on unpaired hairy and hair-free phantoms, scored on held-out
-  lesions against their true hair-free rendering (PSNR and SSIM), beside doing nothing (the hairy input itself).
+  lesions against their true hair-free rendering (PSNR and SSIM), beside doing nothing (the hairy input itself);
+* ``"tone"`` (notebook 06): a CycleGAN trained on unpaired light- and dark-skin phantoms, scored by whether the
+  lesion survives light -> dark: the Otsu mask Dice against the true mask before and after the translation.
 
 ::
 
@@ -36,7 +38,8 @@ from ..train import family_config
 from ..weights import reference_card, save_reference
 from .conditional import sample_classes
 from .families import FamilyRun, train_family
-from .translation import HAIR_BUILD, HAIR_CYCLE_WEIGHTS, render_hair_pairs, restoration_scores
+from .translation import (HAIR_BUILD, HAIR_CYCLE_WEIGHTS, mask_dice, render_hair_pairs, render_skin_tone_pairs,
+                          restoration_scores)
 
 # name -> recipe. "data": load_dataset("phantom", ...) options; "build": build_family options (also what
 # load_reference builds); "train": train_family's steps, batch size, seed and TrainConfig overrides
@@ -59,6 +62,16 @@ RECIPES: dict[str, dict[str, Any]] = {
         "build": {"image_size": 32, "budget": "cpu", "width": 16, **HAIR_BUILD},
         "train": {"steps": 3000, "batch_size": 8, "seed": 0, "generator_loss": cycle_loss(**HAIR_CYCLE_WEIGHTS)},
         "used_by": "notebooks/06_masks_and_translation.ipynb, section 8",
+    },
+    # notebook 06: the plain CycleGAN (the paper's weights) that translates light to dark skin, at the notebook's cpu
+    # size and width; lesions from another seed than the notebook's
+    "cyclegan_skin_tone": {
+        "family": "cyclegan",
+        "task": "tone",
+        "data": {"size": 32, "n": 2400, "seed": 2000, "n_test": 200},
+        "build": {"image_size": 32, "budget": "cpu", "width": 16},
+        "train": {"steps": 1500, "batch_size": 8, "seed": 0},
+        "used_by": "notebooks/06_masks_and_translation.ipynb, section 9",
     },
 }
 
@@ -125,7 +138,31 @@ def _train(recipe: dict, data, progress: bool, **options) -> FamilyRun:
                         seed=seed, amp="off", build_options=build, progress=progress, **options, **train)
 
 
-TASKS = {"class": _train_class, "hair": _train_hair}  # a recipe's "task" -> how it is trained and measured
+def tone_scores(generator, light, masks) -> dict[str, float]:
+    """Return the mean Otsu-mask Dice against the true masks of the light inputs and of G(light), and the kept share."""
+    before, after = mask_dice(light, masks), mask_dice(translate_a_to_b(generator, light), masks)
+    return {"dice_before": float(before.mean()), "dice_after": float(after.mean()),
+            "kept": float(after.mean() / max(before.mean(), 1e-9)), "kept_se": mean_se(after - before) / before.mean(),
+            "n_test": len(light)}
+
+
+def _train_tone(name: str, recipe: dict, progress: bool) -> tuple[FamilyRun, dict, str]:
+    """Train a light -> dark skin CycleGAN recipe on unpaired phantoms; return (the run, its metrics, the data line)."""
+    data = recipe["data"]
+    train_pairs, test_pairs = render_skin_tone_pairs(data["n"], data["size"], seed=data["seed"]).split(data["n_test"])
+    unpaired = unpaired_pairs(train_pairs.a, train_pairs.b, seed=recipe["train"]["seed"])
+    run = _train(recipe, unpaired, progress, labels=unpaired)
+    metrics = tone_scores(run.generator, test_pairs.a, test_pairs.masks)
+    torch.manual_seed(recipe["train"]["seed"])  # the weights the run started from
+    untrained, _ = build_family(recipe["family"], **recipe["build"])
+    metrics["dice_untrained"] = tone_scores(untrained, test_pairs.a, test_pairs.masks)["dice_after"]
+    metrics["dice_true_dark"] = float(mask_dice(test_pairs.b, test_pairs.masks).mean())
+    return run, metrics, (f"DermSynth phantom, {data['n']} lesions at {data['size']} px rendered on skin type I and on "
+                          f"type VI (seed {data['seed']}); trained on {len(train_pairs.a)} of them shuffled "
+                          f"independently (unpaired), scored on the last {len(test_pairs.a)} against their true masks")
+
+
+TASKS = {"class": _train_class, "hair": _train_hair, "tone": _train_tone}  # a recipe's "task" -> how it is trained and measured
 
 
 def build_reference(name: str, folder=None, progress: bool = True) -> dict[str, Any]:

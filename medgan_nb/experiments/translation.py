@@ -454,26 +454,27 @@ def render_skin_tone_pairs(n: int, size: int, seed: int = 0) -> PhantomPairs:
     return PhantomPairs(to_tensor(light), to_tensor(dark), torch.from_numpy(light.masks))
 
 
-HAIR_REFERENCE = "cyclegan_hair"  # the shipped long run of section 8 (medgan_nb.weights)
+HAIR_REFERENCE, TONE_REFERENCE = "cyclegan_hair", "cyclegan_skin_tone"  # the shipped long runs of sections 8 and 9
 
 
-def hair_reference(image_size: int) -> tuple[nn.Module | None, dict, str]:
-    """Return (the shipped hair-removal CycleGAN, its model card, a line saying what was loaded) or (None, card, why not).
+def translation_reference(name: str, image_size: int) -> tuple[nn.Module | None, dict, str]:
+    """Return (a shipped CycleGAN reference, its model card, a line saying what was loaded) or (None, card, why not).
 
-    The reference was trained on phantom lesions at one size; section 8 always runs on the phantom, so it fits
-    every run at that size and no other.
+    The references of sections 8 and 9 were trained on phantom lesions at one size; those sections always run on
+    the phantom, so a reference fits every run at its size and no other.
     """
     from ..weights import load_reference, reference_card
 
-    card = reference_card(HAIR_REFERENCE)
+    card = reference_card(name)
     size = card["build"]["image_size"]
     if image_size != size:
-        return None, card, (f"no reference for this run: {HAIR_REFERENCE} was trained on {size} px phantoms and this "
-                            f"run's images are {image_size} px; the short run above is all there is to judge")
-    generator, card = load_reference(HAIR_REFERENCE)
-    return generator, card, (f"loaded the reference {HAIR_REFERENCE}: an attention-gated CycleGAN trained for "
-                             f"{card['steps']} steps ({card['trained'].split(' on ')[0]} on a CPU) on phantom lesions "
-                             "this notebook never renders, sha256 checked")
+        return None, card, (f"no reference for this run: {name} was trained on {size} px phantoms and this run's "
+                            f"images are {image_size} px; the short run above is all there is to judge")
+    generator, card = load_reference(name)
+    kind = "an attention-gated CycleGAN" if card["build"].get("attention") else "a CycleGAN"
+    return generator, card, (f"loaded the reference {name}: {kind} trained for {card['steps']} steps "
+                             f"({card['trained'].split(' on ')[0]} on a CPU) on phantom lesions this notebook never "
+                             "renders, sha256 checked")
 
 
 def hair_pixels(hairy, clean, threshold: float = 0.1) -> Tensor:
