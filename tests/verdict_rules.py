@@ -58,6 +58,16 @@ def verdict_contradictions(stem: str, metrics: dict, lines: list[str]) -> list[s
             problems.append("06: no skin-tone verdict printed")
         elif after <= untrained and ("lesion is kept" in verdict or "training helps" in verdict):
             problems.append(f"06: Dice after {after:.3f} <= untrained {untrained:.3f} but the verdict says {verdict!r}")
+        for name, key in (("CycleGAN", "cyclegan"), ("CycleGAN, reference", "cyclegan_reference")):
+            if f"{prefix}{key}_psnr_gain" not in metrics:
+                continue
+            gain, se = metrics[f"{prefix}{key}_psnr_gain"], metrics[f"{prefix}{key}_psnr_gain_se"]
+            line = next((line for line in lines if line.startswith(f"verdict: {name} ")
+                         and "identity (hairy input):" in line), None)  # gain_verdict's line, not the table's
+            if line is None:
+                problems.append(f"06: no verdict printed on {name} against doing nothing")
+            elif (f"{name} beats" in line) != (gain > 2 * se):
+                problems.append(f"06: {name} gains {gain:+.2f} dB (SE {se:.2f}) but the verdict says {line!r}")
     if stem.startswith("07"):
         verdicts = metrics["verdicts"]
         checker = metrics["checkerboard"]
