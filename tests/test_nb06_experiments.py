@@ -295,7 +295,8 @@ def test_the_hair_config_lightens_the_cycle_term():
 def test_a_translation_reference_is_loaded_at_its_size_only(name):
     generator, card, line = tr.translation_reference(name, 64)
     assert generator is None and card["build"]["image_size"] == 32
-    assert line.startswith(f"no reference for this run: {name} was trained on 32 px phantoms")
+    assert line.startswith(f"no reference for this run: {name} was trained on the phantom at 32 px and this run is "
+                           "phantom at 64 px")
     generator, card, line = tr.translation_reference(name, 32)
     assert generator is not None and not generator.training and line.startswith(f"loaded the reference {name}: ")
     assert ("attention-gated" in line) == bool(card["build"].get("attention"))

@@ -229,3 +229,56 @@ def test_the_cyclegan_skin_tone_card_metrics_are_what_its_recipe_measures():
     assert measured["n_test"] == card["metrics"]["n_test"]
     for key in ("dice_before", "dice_after", "kept"):
         assert measured[key] == pytest.approx(card["metrics"][key], abs=0.01), key
+
+
+def test_the_dcgan_64_reference_is_far_closer_to_new_phantoms_than_the_same_network_untrained():
+    """Notebook 02's long run on the shipped checkpoint: on 400 phantoms it never saw, its Fréchet distance is below a
+    third of the untrained network's, whose samples are grey noise."""
+    from medgan_nb.data import load_dataset
+    from medgan_nb.metrics.fid import frechet_distance, sample_generator
+    from medgan_nb.models import build_family
+
+    generator, card = load_reference("dcgan_64")
+    real = load_dataset("phantom", size=64, n=400, prior="ham10000", seed=4444, progress=False).images
+    trained = frechet_distance(real, sample_generator(generator, len(real), seed=5))
+    torch.manual_seed(0)
+    untrained, _ = build_family(card["family"], **card["build"])
+    baseline = frechet_distance(real, sample_generator(untrained.eval(), len(real), seed=5))
+    assert trained < baseline / 3, (trained, baseline)
+
+
+def test_the_dcgan_64_card_distance_is_what_its_recipe_measures():
+    """The card's Fréchet distance recomputed on the recipe's held-out phantoms with the recipe's samples (seed + 1)."""
+    from medgan_nb.data import load_dataset
+    from medgan_nb.experiments.references import RECIPES
+    from medgan_nb.metrics.fid import frechet_distance, sample_generator
+
+    data = RECIPES["dcgan_64"]["data"]
+    generator, card = load_reference("dcgan_64")
+    heldout = load_dataset("phantom", size=data["size"], split="test", n=data["n"], prior=data["prior"],
+                           seed=data["seed"], progress=False).images
+    assert len(heldout) == card["metrics"]["n_heldout"]
+    measured = frechet_distance(heldout, sample_generator(generator, len(heldout), seed=card["seed"] + 1))
+    assert measured == pytest.approx(card["metrics"]["fd"], rel=0.05)
+
+
+@pytest.mark.parametrize("name, data, keys", [
+    ("cyclegan_hair", {"size": 32, "n": 60, "seed": 3, "n_test": 12}, {"psnr", "psnr_identity", "psnr_untrained"}),
+    ("cyclegan_skin_tone", {"size": 32, "n": 40, "seed": 3, "n_test": 12}, {"dice_before", "dice_after", "kept"}),
+    ("dcgan_64", {"size": 32, "n": 120, "prior": "uniform", "seed": 3}, {"fd", "fd_untrained", "fd_real_vs_real"}),
+])
+def test_every_task_builds_a_tiny_copy_of_its_recipe_into_a_loadable_checkpoint(tmp_path, monkeypatch, name, data,
+                                                                               keys):
+    """The hair, skin-tone and unconditional recipes run end to end (3 steps, tiny data) and load with their cards."""
+    from medgan_nb.experiments import references
+
+    recipe = references.RECIPES[name]
+    tiny = {**recipe, "data": data, "build": {**recipe["build"], "image_size": 32, "width": 4},
+            "train": {**recipe["train"], "steps": 3, "batch_size": 4}}
+    monkeypatch.setitem(references.RECIPES, f"tiny_{name}", tiny)
+    card = references.build_reference(f"tiny_{name}", folder=tmp_path, progress=False)
+    assert CARD_FIELDS <= set(card) and card["steps"] == 3 and keys <= set(card["metrics"])
+    assert all(math.isfinite(card["metrics"][key]) for key in keys)
+    generator, _ = load_reference(f"tiny_{name}", tmp_path)
+    assert not generator.training
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cards.json", f"tiny_{name}.pt"]

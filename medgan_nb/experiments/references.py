@@ -7,6 +7,8 @@ recipe's task:
 
 * ``"class"`` (notebook 04): the Fréchet distance to held-out phantoms before and after training, and the
   per-class accuracy of an independent classifier trained on the real training images (the judge of notebook 04);
+* ``"unconditional"`` (notebook 02): the Fréchet distance to held-out phantoms before and after training, beside
+  the real-vs-real floor;
 * ``"hair"`` (notebook 06): a CycleGAN trained on unpaired hairy and hair-free phantoms, scored on held-out
   lesions against their true hair-free rendering (PSNR and SSIM), beside doing nothing (the hairy input itself);
 * ``"tone"`` (notebook 06): a CycleGAN trained on unpaired light- and dark-skin phantoms, scored by whether the
@@ -31,6 +33,7 @@ import torch
 
 from ..data import load_dataset
 from ..metrics import classifier as clf
+from ..metrics.fid import frechet_distance
 from ..metrics.uncertainty import mean_se
 from ..models import build_family
 from ..models.translation import cycle_loss, translate_a_to_b, unpaired_pairs
@@ -52,6 +55,16 @@ RECIPES: dict[str, dict[str, Any]] = {
         "train": {"steps": 6000, "batch_size": 32, "seed": 0, "class_weight": 1.0},
         "judge": {"epochs": 8, "seed": 7, "n_per_class": 60},
         "used_by": "notebooks/04_conditional_generation.ipynb, section 7",
+    },
+    # notebook 02: the DCGAN of the notebook's cpu profile (64 px, width 32, the same network a student trains) run
+    # four times longer with an EMA of G's weights; phantoms from another seed than the notebook's
+    "dcgan_64": {
+        "family": "dcgan",
+        "task": "unconditional",
+        "data": {"size": 64, "n": 3000, "prior": "ham10000", "seed": 1000},
+        "build": {"image_size": 64, "budget": "cpu", "width": 32},
+        "train": {"steps": 6000, "batch_size": 32, "seed": 0, "ema_decay": 0.999},
+        "used_by": "notebooks/02_dcgan_skin_lesions.ipynb, section 6b",
     },
     # notebook 06: the attention-gated CycleGAN that removes hairs, at the notebook's cpu size and width; its
     # lesions are rendered from another seed than the notebook's, so the notebook scores it on lesions it never saw
@@ -112,17 +125,31 @@ def _train_class(name: str, recipe: dict, progress: bool) -> tuple[FamilyRun, di
                           f"({len(train_set)} images)")
 
 
+def _train_unconditional(name: str, recipe: dict, progress: bool) -> tuple[FamilyRun, dict, str]:
+    """Train an unconditional recipe; return (the run, its distances before and after and the floor, the data line)."""
+    data = recipe["data"]
+    options = {"n": data["n"], "prior": data["prior"], "seed": data["seed"], "progress": progress}
+    train_set = load_dataset("phantom", size=data["size"], split="train", **options)
+    heldout = load_dataset("phantom", size=data["size"], split="test", **options)
+    run = _train(recipe, train_set.images, progress, heldout=heldout.images)
+    floor = frechet_distance(heldout.images, train_set.images[torch.randperm(len(train_set), generator=torch.Generator()
+                                                                              .manual_seed(3))[: len(heldout)]])
+    metrics = {"fd": float(run.fd), "fd_untrained": float(run.fd_untrained), "fd_real_vs_real": float(floor),
+               "n_heldout": len(heldout)}
+    return run, metrics, (f"DermSynth phantom, {data['n']} images at {data['size']} px rendered with the "
+                          f"{data['prior']} class prior (seed {data['seed']}); trained on its training split "
+                          f"({len(train_set)} images), distances to its {len(heldout)} held-out images in the kit's "
+                          "default feature space")
+
+
 def _train_hair(name: str, recipe: dict, progress: bool) -> tuple[FamilyRun, dict, str]:
     """Train a hair-removal CycleGAN recipe on unpaired phantoms; return (the run, its metrics, the data line)."""
     data = recipe["data"]
     pairs = render_hair_pairs(data["n"], data["size"], seed=data["seed"])
     train_pairs, test_pairs = pairs.split(n_test=data["n_test"])
-    unpaired = unpaired_pairs(train_pairs.a, train_pairs.b, seed=recipe["train"]["seed"])
-    run = _train(recipe, unpaired, progress, labels=unpaired)
-    metrics = hair_scores(run.generator, test_pairs.a, test_pairs.b)
-    torch.manual_seed(recipe["train"]["seed"])  # the weights the run started from
-    untrained, _ = build_family(recipe["family"], **recipe["build"])
-    metrics["psnr_untrained"] = hair_scores(untrained, test_pairs.a, test_pairs.b)["psnr"]
+    run, metrics, untrained = _train_unpaired(recipe, train_pairs, progress,
+                                              lambda generator: hair_scores(generator, test_pairs.a, test_pairs.b))
+    metrics["psnr_untrained"] = untrained["psnr"]
     return run, metrics, (f"DermSynth phantom, {data['n']} lesions at {data['size']} px rendered with hairs and "
                           f"without (seed {data['seed']}; lesions that drew no hair left out: {len(pairs.a)} kept); "
                           f"trained on {len(train_pairs.a)} of them shuffled independently (unpaired), scored on the "
@@ -138,6 +165,16 @@ def _train(recipe: dict, data, progress: bool, **options) -> FamilyRun:
                         seed=seed, amp="off", build_options=build, progress=progress, **options, **train)
 
 
+def _train_unpaired(recipe: dict, train_pairs, progress: bool, score) -> tuple[FamilyRun, dict, dict]:
+    """Train a CycleGAN recipe on the pairs shuffled independently (unpaired); return (the run, ``score`` of its
+    generator, ``score`` of the same generator at the weights the run started from)."""
+    unpaired = unpaired_pairs(train_pairs.a, train_pairs.b, seed=recipe["train"]["seed"])
+    run = _train(recipe, unpaired, progress, labels=unpaired)
+    torch.manual_seed(recipe["train"]["seed"])  # train_family draws the initial weights after this seed
+    untrained, _ = build_family(recipe["family"], **recipe["build"])
+    return run, score(run.generator), score(untrained)
+
+
 def tone_scores(generator, light, masks) -> dict[str, float]:
     """Return the mean Otsu-mask Dice against the true masks of the light inputs and of G(light), and the kept share."""
     before, after = mask_dice(light, masks), mask_dice(translate_a_to_b(generator, light), masks)
@@ -150,19 +187,17 @@ def _train_tone(name: str, recipe: dict, progress: bool) -> tuple[FamilyRun, dic
     """Train a light -> dark skin CycleGAN recipe on unpaired phantoms; return (the run, its metrics, the data line)."""
     data = recipe["data"]
     train_pairs, test_pairs = render_skin_tone_pairs(data["n"], data["size"], seed=data["seed"]).split(data["n_test"])
-    unpaired = unpaired_pairs(train_pairs.a, train_pairs.b, seed=recipe["train"]["seed"])
-    run = _train(recipe, unpaired, progress, labels=unpaired)
-    metrics = tone_scores(run.generator, test_pairs.a, test_pairs.masks)
-    torch.manual_seed(recipe["train"]["seed"])  # the weights the run started from
-    untrained, _ = build_family(recipe["family"], **recipe["build"])
-    metrics["dice_untrained"] = tone_scores(untrained, test_pairs.a, test_pairs.masks)["dice_after"]
+    run, metrics, untrained = _train_unpaired(recipe, train_pairs, progress,
+                                              lambda generator: tone_scores(generator, test_pairs.a, test_pairs.masks))
+    metrics["dice_untrained"] = untrained["dice_after"]
     metrics["dice_true_dark"] = float(mask_dice(test_pairs.b, test_pairs.masks).mean())
     return run, metrics, (f"DermSynth phantom, {data['n']} lesions at {data['size']} px rendered on skin type I and on "
                           f"type VI (seed {data['seed']}); trained on {len(train_pairs.a)} of them shuffled "
                           f"independently (unpaired), scored on the last {len(test_pairs.a)} against their true masks")
 
 
-TASKS = {"class": _train_class, "hair": _train_hair, "tone": _train_tone}  # a recipe's "task" -> how it is trained and measured
+# a recipe's "task" -> how it is trained and measured
+TASKS = {"class": _train_class, "unconditional": _train_unconditional, "hair": _train_hair, "tone": _train_tone}
 
 
 def build_reference(name: str, folder=None, progress: bool = True) -> dict[str, Any]:

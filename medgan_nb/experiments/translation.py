@@ -461,20 +461,12 @@ def translation_reference(name: str, image_size: int) -> tuple[nn.Module | None,
     """Return (a shipped CycleGAN reference, its model card, a line saying what was loaded) or (None, card, why not).
 
     The references of sections 8 and 9 were trained on phantom lesions at one size; those sections always run on
-    the phantom, so a reference fits every run at its size and no other.
+    the phantom, whatever the notebook's dataset, so a reference fits every run at its size and no other.
     """
-    from ..weights import load_reference, reference_card
+    from ..weights import reference_card, reference_for_run
 
-    card = reference_card(name)
-    size = card["build"]["image_size"]
-    if image_size != size:
-        return None, card, (f"no reference for this run: {name} was trained on {size} px phantoms and this run's "
-                            f"images are {image_size} px; the short run above is all there is to judge")
-    generator, card = load_reference(name)
-    kind = "an attention-gated CycleGAN" if card["build"].get("attention") else "a CycleGAN"
-    return generator, card, (f"loaded the reference {name}: {kind} trained for {card['steps']} steps "
-                             f"({card['trained'].split(' on ')[0]} on a CPU) on phantom lesions this notebook never "
-                             "renders, sha256 checked")
+    kind = "an attention-gated CycleGAN" if reference_card(name)["build"].get("attention") else "a CycleGAN"
+    return reference_for_run(name, "phantom", image_size, what=kind)
 
 
 def hair_pixels(hairy, clean, threshold: float = 0.1) -> Tensor:

@@ -106,6 +106,29 @@ def load_reference(name: str, folder: str | Path | None = None) -> tuple[nn.Modu
     return generator.eval(), card
 
 
+def reference_for_run(name: str, dataset: str, image_size: int, what: str = "generator", width: int | None = None
+                      ) -> tuple[nn.Module | None, dict[str, Any], str]:
+    """Return (reference ``name``, its card, a line saying what was loaded) or (None, its card, why it was not).
+
+    Every reference was trained on the phantom at one image size, so it stands for a long run of the notebook only
+    when the notebook runs on the phantom at that size (and, with ``width``, trains a network of the reference's
+    width); otherwise the line says so and nothing is loaded. ``what`` names the model in the line ("an
+    attention-gated CycleGAN").
+    """
+    card = reference_card(name)
+    size, built = card["build"]["image_size"], card["build"].get("width")
+    if dataset != "phantom" or image_size != size:
+        return None, card, (f"no reference for this run: {name} was trained on the phantom at {size} px and this run "
+                            f"is {dataset} at {image_size} px; the notebook's own short run is all there is to judge")
+    if width is not None and width != built:
+        return None, card, (f"no reference for this run: {name} is a network of width {built} and this run trains "
+                            f"width {width}; the notebook's own run is all there is to judge")
+    generator, card = load_reference(name)
+    return generator, card, (f"loaded the reference {name}: {what} trained for {card['steps']} steps "
+                             f"({card['trained'].split(' on ')[0]} on a CPU) on phantom images this notebook never "
+                             "renders, sha256 checked")
+
+
 def save_reference(name: str, generator: nn.Module, card: dict[str, Any], folder: str | Path | None = None) -> Path:
     """Write ``generator``'s weights in half precision as reference ``name``, and its card with the file's sha256.
 
