@@ -48,6 +48,12 @@ def test_style_mixing_entries_are_sane(metrics):
     assert metrics["mixing_share_coarse"] == shares[coarse] and metrics["mixing_share_fine"] == shares[fine]
     for kind in ("coarse", "fine"):
         assert metrics["mixing_grid_shape"][kind] == [4, 5, 3, metrics["image_size"], metrics["image_size"]]
+    # the coarse layers decide clearly more of the image and of its 4x4 layout than the full-resolution ones (2 SE)
+    for what in ("the image", "the 4x4 layout"):
+        decided = metrics["mixing_decided"][what]
+        assert decided["coarse"]["mean"] == pytest.approx(metrics["mixing_share_coarse"] if what == "the image"
+                                                          else decided["coarse"]["mean"])
+        assert decided["gap"]["mean"] > 2 * decided["gap"]["se"] > 0, (what, decided)
 
 
 @pytest.mark.notebook
@@ -122,6 +128,26 @@ def test_share_of_a_runs_from_b_to_a_and_rejects_unpaired_latents():
     assert shares[0] == pytest.approx(0.0, abs=1e-6) and shares[-1] == pytest.approx(1.0, abs=1e-6)
     with pytest.raises(ValueError, match=r"same shape.*\(4, 16\) and \(5, 16\)"):
         style_growth.share_of_a(generator, torch.randn(4, 16), torch.randn(5, 16))
+
+
+def test_layer_groups_decide_reads_the_per_pair_shares_and_the_verdict_needs_two_standard_errors():
+    generator = tiny_stylegan()
+    z_a, z_b = torch.randn(6, 16), torch.randn(6, 16)
+    per_pair = style_growth.share_of_a_per_pair(generator, z_a, z_b)
+    assert per_pair.shape == (generator.num_layers + 1, 6)
+    assert per_pair.mean(dim=1).tolist() == pytest.approx(style_growth.share_of_a(generator, z_a, z_b))
+    layout = style_growth.share_of_a_per_pair(generator, z_a, z_b, layout_size=4)
+    assert layout[0].abs().max() < 1e-6 and (layout[-1] - 1).abs().max() < 1e-6
+    crossovers = {"coarse": 2, "fine": 4}
+    planted = torch.tensor([[0.0] * 4, [0.5] * 4, [0.8, 0.7, 0.9, 0.8], [0.85] * 4, [0.95, 0.9, 0.92, 0.93], [1.0] * 4])
+    decided = style_growth.layer_groups_decide(planted, crossovers)
+    assert decided["coarse"]["mean"] == pytest.approx(0.8) and decided["fine"]["mean"] == pytest.approx(0.075)
+    line = style_growth.mixing_verdict(decided, "the image", "4-8 px", "32 px")
+    assert line == ("the 4-8 px layers decide 80% ± 8% of the image, the 32 px layers 8% ± 2%: the coarse layers "
+                    "decide clearly more")
+    even = torch.tensor([[0.0] * 4, [0.3, 0.7, 0.2, 0.8], [0.3, 0.7, 0.2, 0.8], [1.0] * 4])
+    tie = style_growth.layer_groups_decide(even, {"coarse": 1, "fine": 2})  # gaps -0.4, 0.4, -0.6, 0.6
+    assert style_growth.mixing_verdict(tie, "the image", "4 px", "32 px").endswith("no clear difference at this budget")
 
 
 def test_crossover_layers_are_the_first_16_px_and_first_full_size_layers():

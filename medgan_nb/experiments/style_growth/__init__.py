@@ -63,6 +63,9 @@ from .mixing import (  # noqa: F401
     crossover_layers,
     style_mixing_grid,
     share_of_a,
+    share_of_a_per_pair,
+    layer_groups_decide,
+    mixing_verdict,
     plot_style_mixing,
     plot_share_of_a,
 )

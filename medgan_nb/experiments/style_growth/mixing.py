@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
+from ...metrics.uncertainty import NO_CLEAR_DIFFERENCE, differs, mean_se
 from ...models.sampling import model_device
 from ...viz import image_grid
 
@@ -48,8 +49,13 @@ def style_mixing_grid(generator: nn.Module, z_a: Tensor, z_b: Tensor, mix_layer:
 
 
 @torch.no_grad()
-def share_of_a(generator: nn.Module, z_a: Tensor, z_b: Tensor, noise_seed: int = 0) -> list[float]:
-    """Return, for crossover c = 0 .. num_layers, the mean share of A in the mixes of pairs (z_a[i], z_b[i]) (0: B, 1: A)."""
+def share_of_a_per_pair(generator: nn.Module, z_a: Tensor, z_b: Tensor, noise_seed: int = 0,
+                        layout_size: int | None = None) -> Tensor:
+    """Return the share of A (L + 1, N): row c holds, for every pair (z_a[i], z_b[i]), the share of A at crossover c.
+
+    With ``layout_size`` the distances are taken between the images average-pooled to that size (the layout),
+    otherwise between the full images.
+    """
     if z_a.shape != z_b.shape:
         raise ValueError(f"z_a and z_b pair up one to one and need the same shape, got {tuple(z_a.shape)} and "
                          f"{tuple(z_b.shape)}; draw both with torch.randn(N, latent_dim)")
@@ -57,15 +63,44 @@ def share_of_a(generator: nn.Module, z_a: Tensor, z_b: Tensor, noise_seed: int =
     device = model_device(generator)
     z_a, z_b = z_a.to(device), z_b.to(device)
     noise = shared_noise(generator, len(z_a), noise_seed)
-    image_a, image_b = generator.generate(z_a, noise=noise), generator.generate(z_b, noise=noise)
+    view = (lambda x: nn.functional.adaptive_avg_pool2d(x.float(), layout_size)) if layout_size else (lambda x: x)
+    image_a, image_b = view(generator.generate(z_a, noise=noise)), view(generator.generate(z_b, noise=noise))
     shares = []
     for crossover in range(generator.num_layers + 1):
-        mixed = image_a if crossover == generator.num_layers else generator.generate(
-            z_a, mix_z=z_b, mix_layer=crossover, noise=noise)
+        mixed = image_a if crossover == generator.num_layers else view(generator.generate(
+            z_a, mix_z=z_b, mix_layer=crossover, noise=noise))
         to_a = (mixed - image_a).square().mean(dim=(1, 2, 3)).sqrt()  # d(x_mix, x_A)
         to_b = (mixed - image_b).square().mean(dim=(1, 2, 3)).sqrt()  # d(x_mix, x_B)
-        shares.append(float((to_b / (to_a + to_b).clamp_min(1e-12)).mean()))
-    return shares
+        shares.append((to_b / (to_a + to_b).clamp_min(1e-12)).float().cpu())
+    return torch.stack(shares)
+
+
+def share_of_a(generator: nn.Module, z_a: Tensor, z_b: Tensor, noise_seed: int = 0) -> list[float]:
+    """Return, for crossover c = 0 .. num_layers, the mean share of A in the mixes of pairs (z_a[i], z_b[i]) (0: B, 1: A)."""
+    return [float(row.mean()) for row in share_of_a_per_pair(generator, z_a, z_b, noise_seed)]
+
+
+def layer_groups_decide(per_pair: Tensor, crossovers: dict[str, int]) -> dict[str, dict[str, float]]:
+    """Return how much of the image the coarse and the fine layers decide, mean and standard error over the pairs.
+
+    The coarse layers (those before the coarse crossover) decide the share of A that survives when only they come
+    from A, ``share(coarse)``; the fine layers (from the fine crossover on) decide what B changes when only they
+    come from B, ``1 - share(fine)``.
+    """
+    coarse, fine = per_pair[crossovers["coarse"]], 1 - per_pair[crossovers["fine"]]
+    return {"coarse": {"mean": float(coarse.mean()), "se": mean_se(coarse.numpy())},
+            "fine": {"mean": float(fine.mean()), "se": mean_se(fine.numpy())},
+            "gap": {"mean": float((coarse - fine).mean()), "se": mean_se((coarse - fine).numpy())}}
+
+
+def mixing_verdict(decided: dict[str, dict[str, float]], what: str, coarse_label: str, fine_label: str) -> str:
+    """Return a printed line: whether the coarse layers decide clearly more of ``what`` than the fine ones (2 SE)."""
+    coarse, fine, gap = decided["coarse"], decided["fine"], decided["gap"]
+    numbers = (f"the {coarse_label} layers decide {coarse['mean']:.0%} ± {2 * coarse['se']:.0%} of {what}, the "
+               f"{fine_label} layers {fine['mean']:.0%} ± {2 * fine['se']:.0%}")
+    if not differs(gap["mean"], 0.0, gap["se"]):
+        return f"{numbers}: {NO_CLEAR_DIFFERENCE}"
+    return f"{numbers}: the {'coarse' if gap['mean'] > 0 else 'fine'} layers decide clearly more"
 
 
 def plot_style_mixing(generator: nn.Module, z_a: Tensor, z_b: Tensor, mix_layer: int, noise_seed: int = 0,
