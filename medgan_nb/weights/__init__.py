@@ -103,6 +103,8 @@ def load_reference(name: str, folder: str | Path | None = None) -> tuple[nn.Modu
     except RuntimeError as exc:  # the file holds another model's weights
         raise ReferenceError(f"the reference checkpoint {name!r} does not fit a {card['family']} generator built with "
                              f"{card['build']}: {str(exc).splitlines()[0]}; {_rebuild_hint(name)}") from exc
+    if hasattr(generator, "set_stage"):  # a progressive generator: drawn at its full resolution, as it ended training
+        generator.set_stage(card["build"]["image_size"], 1.0)
     return generator.eval(), card
 
 
