@@ -59,3 +59,19 @@ def test_bad_settings_get_clear_errors(samples):
         bootstrap_interval(frechet_distance_from_features, samples["real"], samples["shifted"], n_boot=5, level=95)
     with pytest.raises(ValueError, match="at least 4"):
         real_vs_real_floor(samples["real"][:3])
+
+
+def test_frechet_intervals_resample_every_set_alike_and_the_comparison_needs_two_standard_errors():
+    from medgan_nb.metrics.bootstrap import frechet_intervals, interval_comparison
+
+    g = torch.Generator().manual_seed(0)
+    real = torch.rand(60, 3, 16, 16, generator=g) * 2 - 1
+    close = (real[torch.randperm(60, generator=g)] + 0.05 * torch.randn(60, 3, 16, 16, generator=g)).clamp(-1, 1)
+    far = torch.zeros(60, 3, 16, 16) + 0.1 * torch.randn(60, 3, 16, 16, generator=g)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # 60 images per set: fewer than the features, biased (known)
+        fds = frechet_intervals(real, {"close": close, "far": far, "close again": close.clone()}, n_boot=30, seed=1)
+    assert fds["close"].low <= fds["close"].estimate <= fds["close"].high < fds["far"].low
+    assert fds["close again"].estimate == fds["close"].estimate and fds["close again"].low == fds["close"].low
+    assert interval_comparison(fds, "close", "far").startswith("close is clearly lower in Fréchet distance")
+    assert interval_comparison(fds, "close", "close again").startswith("no clear difference at this budget")

@@ -103,3 +103,25 @@ def real_vs_real_floor(real_feats_or_images, metric_fn: Callable = frechet_dista
     data = as_features(data, "real_feats_or_images")
     first, second = random_halves(len(data), seed)
     return bootstrap_interval(metric_fn, data[first], data[second], n_boot=n_boot, seed=seed + 1, level=level)
+
+
+def frechet_intervals(real, sets: dict[str, torch.Tensor], extractor: nn.Module | None = None, n_boot: int = 100,
+                      seed: int = 0, level: float = 0.95) -> dict[str, Interval]:
+    """Return, per named set of images, its Fréchet distance to ``real`` with its bootstrap interval.
+
+    The features of ``real`` are computed once with ``extractor`` (default: the kit's) and every set is resampled
+    with the same seed, so the intervals of two generators compare like with like.
+    """
+    real_features = features_of(real, extractor=extractor)
+    return {name: bootstrap_interval(frechet_distance_from_features, real_features, features_of(images, extractor=extractor),
+                                     n_boot=n_boot, seed=seed, level=level)
+            for name, images in sets.items()}
+
+
+def interval_comparison(intervals: dict[str, Interval], first: str, second: str, what: str = "Fréchet distance") -> str:
+    """Return the verdict on two named intervals (lower is better): a winner only beyond two standard errors."""
+    from .uncertainty import comparison_sentence, interval_se
+
+    a, b = intervals[first], intervals[second]
+    return comparison_sentence(first, a.estimate, interval_se(a.low, a.high, a.level), second, b.estimate,
+                               interval_se(b.low, b.high, b.level), what)
