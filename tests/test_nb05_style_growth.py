@@ -94,7 +94,7 @@ def test_figures_are_written(metrics):
     folder = Path(metrics["_output_dir"])
     for figure in ("family_samples.png", "style_mixing_coarse.png", "style_mixing_fine.png",
                    "style_mixing_share_of_a.png", "noise_std_maps.png", "truncation.png", "latent_walks.png",
-                   "progressive_schedule.png", "progressive_stages.png", "progressive_fade.png"):
+                   "progressive_schedule.png", "progressive_stages.png", "progressive_fade.png", "reference_samples.png"):
         assert (folder / figure).is_file() and (folder / figure).stat().st_size > 1000, figure
 
 
@@ -247,3 +247,16 @@ def test_bad_noise_and_walk_requests_are_clear_errors():
         style_growth.style_mixing_grid(generator, z, z, mix_layer=8)
     with pytest.raises(ValueError, match="no records to draw; train with a StageRecorder"):
         style_growth.plot_stage_samples([], "empty")
+
+
+@pytest.mark.notebook
+def test_smoke_loads_both_references_and_they_are_clearly_closer_than_the_short_runs(metrics):
+    """Smoke runs at the references' size and width (32 px, width 8): section 3b loads stylegan_32 and progressive_32,
+    and after 60 smoke steps each short run is clearly farther from the held-out images than its 4,000-step
+    reference (the intervals do not overlap); the style-mixing verdict holds for the reference too."""
+    assert metrics["references_loaded"] == ["progressive", "stylegan"]
+    for family, fds in metrics["reference_fd"].items():
+        mine, longer = fds[f"your {family}"], fds[f"reference {family}"]
+        assert longer[2] < mine[1], (family, mine, longer)  # the reference's upper end below the run's lower end
+    for what, decided in metrics["mixing_decided_reference"].items():
+        assert decided["gap"]["mean"] > 2 * decided["gap"]["se"] > 0, (what, decided)
