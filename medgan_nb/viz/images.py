@@ -138,7 +138,9 @@ def plot_sample_grids(groups: dict[str, torch.Tensor], n_show: int = 16, nrow: i
     """Draw one sample grid per named image set, ``columns`` panels per row; return the Figure."""
     names = list(groups)
     rows = math.ceil(len(names) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(6 * columns, 1.9 * rows + 0.4), squeeze=False)
+    grid_rows = math.ceil(min(n_show, max(len(images) for images in groups.values())) / nrow)
+    panel_height = 6 * grid_rows / nrow + 0.6  # the grid at its aspect in a 6-inch-wide panel, plus its title
+    fig, axes = plt.subplots(rows, columns, figsize=(6 * columns, panel_height * rows + 0.5), squeeze=False)
     for ax, name in zip(axes.flat, names):
         show_images(groups[name][:n_show], nrow=nrow, ax=ax, title=name)
     for ax in axes.flat[len(names):]:
