@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..data import load_dataset
+from ..data import load_dataset, random_subset
 from ..metrics import classifier as clf
 from ..metrics.fid import frechet_distance
 from ..metrics.uncertainty import mean_se
@@ -41,8 +41,8 @@ from ..train import family_config
 from ..weights import reference_card, save_reference
 from .conditional import sample_classes
 from .families import FamilyRun, train_family
-from .translation import (HAIR_BUILD, HAIR_CYCLE_WEIGHTS, mask_dice, render_hair_pairs, render_skin_tone_pairs,
-                          restoration_scores)
+from .translation import (HAIR_BUILD, HAIR_CYCLE_WEIGHTS, mask_dice, paired_gain, render_hair_pairs,
+                          render_skin_tone_pairs, restoration_scores)
 
 # name -> recipe. "data": load_dataset("phantom", ...) options; "build": build_family options (also what
 # load_reference builds); "train": train_family's steps, batch size, seed and TrainConfig overrides
@@ -120,47 +120,48 @@ def judge_accuracy(generator, train_set, n_per_class: int, epochs: int, seed: in
 
 
 def hair_scores(generator, hairy, truth) -> dict[str, float]:
-    """Return the mean PSNR and SSIM of G(hairy) and of the hairy input against the truth, and the PSNR gain's interval."""
-    restored, untouched = restoration_scores(translate_a_to_b(generator, hairy), truth), restoration_scores(hairy, truth)
-    gain = restored["psnr"] - untouched["psnr"]  # paired: the same lesions
-    return {"psnr": float(restored["psnr"].mean()), "ssim": float(restored["ssim"].mean()),
-            "psnr_identity": float(untouched["psnr"].mean()), "ssim_identity": float(untouched["ssim"].mean()),
-            "psnr_gain": float(gain.mean()), "psnr_gain_se": float(mean_se(gain)), "n_test": len(hairy)}
+    """Return the mean PSNR and SSIM of G(hairy) and of the hairy input against the truth, and the mean paired PSNR
+    gain with its standard error."""
+    scores = {"generator": restoration_scores(translate_a_to_b(generator, hairy), truth),
+              "identity": restoration_scores(hairy, truth)}
+    gain, gain_se = paired_gain(scores, "generator", "identity")
+    return {"psnr": float(scores["generator"]["psnr"].mean()), "ssim": float(scores["generator"]["ssim"].mean()),
+            "psnr_identity": float(scores["identity"]["psnr"].mean()),
+            "ssim_identity": float(scores["identity"]["ssim"].mean()), "psnr_gain": gain, "psnr_gain_se": gain_se,
+            "n_test": len(hairy)}
 
 
-def _train_class(name: str, recipe: dict, progress: bool) -> tuple[FamilyRun, dict, str]:
+def _phantom_splits(data: dict, progress: bool):
+    """Return the (training, held-out) splits of a recipe's phantom data and the card's line describing them."""
+    options = {"n": data["n"], "prior": data["prior"], "seed": data["seed"], "progress": progress}
+    train_set = load_dataset("phantom", size=data["size"], split="train", **options)
+    heldout = load_dataset("phantom", size=data["size"], split="test", **options)
+    return train_set, heldout, (f"DermSynth phantom, {data['n']} images at {data['size']} px rendered with the "
+                                f"{data['prior']} class prior (seed {data['seed']}); trained on its training split "
+                                f"({len(train_set)} images)")
+
+
+def _train_class(recipe: dict, progress: bool) -> tuple[FamilyRun, dict, str]:
     """Train a class-conditional recipe; return (the run, its metrics, the card's data line)."""
-    data, build, train = recipe["data"], dict(recipe["build"]), dict(recipe["train"])
-    options = {"n": data["n"], "prior": data["prior"], "seed": data["seed"], "progress": progress}
-    train_set = load_dataset("phantom", size=data["size"], split="train", **options)
-    heldout = load_dataset("phantom", size=data["size"], split="test", **options)
+    train_set, heldout, line = _phantom_splits(recipe["data"], progress)
     run = _train(recipe, train_set, progress, heldout=heldout.images, heldout_labels=heldout.labels)
+    judge = {key: recipe["judge"][key] for key in ("n_per_class", "epochs", "seed")}
     metrics = {"fd": float(run.fd), "fd_untrained": float(run.fd_untrained),
-               **judge_accuracy(run.generator, train_set, **{k: recipe["judge"][k] for k in ("n_per_class", "epochs",
-                                                                                            "seed")})}
-    return run, metrics, (f"DermSynth phantom, {data['n']} images at {data['size']} px rendered with the "
-                          f"{data['prior']} class prior (seed {data['seed']}); trained on its training split "
-                          f"({len(train_set)} images)")
+               **judge_accuracy(run.generator, train_set, **judge)}
+    return run, metrics, line
 
 
-def _train_unconditional(name: str, recipe: dict, progress: bool) -> tuple[FamilyRun, dict, str]:
+def _train_unconditional(recipe: dict, progress: bool) -> tuple[FamilyRun, dict, str]:
     """Train an unconditional recipe; return (the run, its distances before and after and the floor, the data line)."""
-    data = recipe["data"]
-    options = {"n": data["n"], "prior": data["prior"], "seed": data["seed"], "progress": progress}
-    train_set = load_dataset("phantom", size=data["size"], split="train", **options)
-    heldout = load_dataset("phantom", size=data["size"], split="test", **options)
+    train_set, heldout, line = _phantom_splits(recipe["data"], progress)
     run = _train(recipe, train_set.images, progress, heldout=heldout.images)
-    floor = frechet_distance(heldout.images, train_set.images[torch.randperm(len(train_set), generator=torch.Generator()
-                                                                              .manual_seed(3))[: len(heldout)]])
+    floor = frechet_distance(heldout.images, random_subset(train_set.images, len(heldout), seed=3))  # two real sets
     metrics = {"fd": float(run.fd), "fd_untrained": float(run.fd_untrained), "fd_real_vs_real": float(floor),
                "n_heldout": len(heldout)}
-    return run, metrics, (f"DermSynth phantom, {data['n']} images at {data['size']} px rendered with the "
-                          f"{data['prior']} class prior (seed {data['seed']}); trained on its training split "
-                          f"({len(train_set)} images), distances to its {len(heldout)} held-out images in the kit's "
-                          "default feature space")
+    return run, metrics, f"{line}, distances to its {len(heldout)} held-out images in the kit's default feature space"
 
 
-def _train_hair(name: str, recipe: dict, progress: bool) -> tuple[FamilyRun, dict, str]:
+def _train_hair(recipe: dict, progress: bool) -> tuple[FamilyRun, dict, str]:
     """Train a hair-removal CycleGAN recipe on unpaired phantoms; return (the run, its metrics, the data line)."""
     data = recipe["data"]
     pairs = render_hair_pairs(data["n"], data["size"], seed=data["seed"])
@@ -201,7 +202,7 @@ def tone_scores(generator, light, masks) -> dict[str, float]:
             "n_test": len(light)}
 
 
-def _train_tone(name: str, recipe: dict, progress: bool) -> tuple[FamilyRun, dict, str]:
+def _train_tone(recipe: dict, progress: bool) -> tuple[FamilyRun, dict, str]:
     """Train a light -> dark skin CycleGAN recipe on unpaired phantoms; return (the run, its metrics, the data line)."""
     data = recipe["data"]
     train_pairs, test_pairs = render_skin_tone_pairs(data["n"], data["size"], seed=data["seed"]).split(data["n_test"])
@@ -226,7 +227,7 @@ def build_reference(name: str, folder=None, progress: bool = True) -> dict[str, 
     size, train = recipe["data"]["size"], dict(recipe["train"])
     steps, batch_size, seed = train.pop("steps"), train.pop("batch_size"), train.pop("seed")
     started = time.perf_counter()
-    run, metrics, data_line = TASKS[recipe.get("task", "class")](name, recipe, progress)
+    run, metrics, data_line = TASKS[recipe.get("task", "class")](recipe, progress)
     card = {
         "family": recipe["family"], "build": recipe["build"], "data": data_line,
         "settings": {key: value for key, value in family_config(recipe["family"], size, steps=steps,

@@ -221,12 +221,19 @@ def restoration_verdict(scores: dict[str, dict[str, np.ndarray]], kind: str = "p
     return f"best {kind.upper()}: {leader} ({means[leader]:.3f}{unit}), clearly ahead of every other method"
 
 
+def paired_gain(scores: dict[str, dict[str, np.ndarray]], name: str, baseline: str, kind: str = "psnr"
+                ) -> tuple[float, float]:
+    """Return the mean per-image gain of method ``name`` over ``baseline`` by ``kind`` and its standard error
+    (paired: both were scored on the same images)."""
+    gains = np.asarray(scores[name][kind], float) - np.asarray(scores[baseline][kind], float)
+    return float(gains.mean()), mean_se(gains)
+
+
 def gain_verdict(scores: dict[str, dict[str, np.ndarray]], name: str, baseline: str, kind: str = "psnr") -> str:
     """Return whether method ``name`` beats ``baseline`` by ``kind``, from the paired per-image gains and 2 SE."""
-    gains = np.asarray(scores[name][kind], float) - np.asarray(scores[baseline][kind], float)  # the same images
-    mean, se = float(gains.mean()), mean_se(gains)
+    mean, se = paired_gain(scores, name, baseline, kind)
     unit = " dB" if kind == "psnr" else ""
-    numbers = f"{mean:+.2f} ± {2 * se:.2f}{unit} {kind.upper()} over {len(gains)} images"
+    numbers = f"{mean:+.2f} ± {2 * se:.2f}{unit} {kind.upper()} over {len(scores[name][kind])} images"
     if not differs(mean, 0.0, se):
         return f"{name} vs {baseline}: {NO_CLEAR_DIFFERENCE} ({numbers})"
     return f"{name} {'beats' if mean > 0 else 'is worse than'} {baseline}: {numbers}"
@@ -259,9 +266,8 @@ def hair_section_metrics(scores: dict[str, dict[str, np.ndarray]], attention_sha
               for name, result in scores.items() for kind in ("psnr", "ssim")}
     for name in ("CycleGAN", "CycleGAN, reference"):
         if name in scores:
-            gains = np.asarray(scores[name]["psnr"], float) - np.asarray(scores[baseline]["psnr"], float)
-            values[f"{HAIR_METHOD_KEYS[name]}_psnr_gain"] = float(gains.mean())
-            values[f"{HAIR_METHOD_KEYS[name]}_psnr_gain_se"] = mean_se(gains)
+            key = HAIR_METHOD_KEYS[name]
+            values[f"{key}_psnr_gain"], values[f"{key}_psnr_gain_se"] = paired_gain(scores, name, baseline)
     for name, share in attention_share.items():
         key = "cyclegan" if name == "your run" else "cyclegan_reference"
         values.update({f"{key}_attention_on_hair": share["on_hair"], f"{key}_attention_elsewhere": share["elsewhere"]})
