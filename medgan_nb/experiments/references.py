@@ -68,22 +68,14 @@ RECIPES: dict[str, dict[str, Any]] = {
     },
     # notebook 05: StyleGAN and the progressive GAN at the notebook's cpu size and width (32 px, width 8), ten times
     # the notebook's 400 steps; phantoms from another seed than the notebook's
-    "stylegan_32": {
-        "family": "stylegan",
+    **{f"{family}_32": {
+        "family": family,
         "task": "unconditional",
         "data": {"size": 32, "n": 3000, "prior": "ham10000", "seed": 1000},
         "build": {"image_size": 32, "budget": "cpu", "width": 8},
         "train": {"steps": 4000, "batch_size": 16, "seed": 0},
         "used_by": "notebooks/05_style_and_growth.ipynb, section 3b",
-    },
-    "progressive_32": {
-        "family": "progressive",
-        "task": "unconditional",
-        "data": {"size": 32, "n": 3000, "prior": "ham10000", "seed": 1000},
-        "build": {"image_size": 32, "budget": "cpu", "width": 8},
-        "train": {"steps": 4000, "batch_size": 16, "seed": 0},
-        "used_by": "notebooks/05_style_and_growth.ipynb, section 3b",
-    },
+    } for family in ("stylegan", "progressive")},
     # notebook 06: the attention-gated CycleGAN that removes hairs, at the notebook's cpu size and width; its
     # lesions are rendered from another seed than the notebook's, so the notebook scores it on lesions it never saw
     "cyclegan_hair": {

@@ -127,8 +127,7 @@ def reference_for_run(name: str, dataset: str, image_size: int, what: str = "gen
                             f"width {width}; the notebook's own run is all there is to judge")
     generator, card = load_reference(name)
     return generator, card, (f"loaded the reference {name}: {what} trained for {card['steps']} steps "
-                             f"({card['trained'].split(' on ')[0]} on a CPU) on phantom images this notebook never "
-                             "renders, sha256 checked")
+                             f"({card['trained'].split(' on ')[0]} on a CPU), sha256 checked")
 
 
 def save_reference(name: str, generator: nn.Module, card: dict[str, Any], folder: str | Path | None = None) -> Path:
