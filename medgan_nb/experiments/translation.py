@@ -52,7 +52,7 @@ from ..metrics.fid import sample_generator
 from ..metrics.morphology import dice_score, segment_lesions
 from ..metrics.uncertainty import NO_CLEAR_DIFFERENCE, differs, mean_se
 from ..models.sampling import model_device
-from ..models.translation import cycle_loss
+from ..models.translation import attention_a_to_b, cycle_loss
 from ..train import TrainConfig, family_config
 
 Tensor = torch.Tensor
@@ -480,17 +480,9 @@ def hair_pixels(hairy, clean, threshold: float = 0.1) -> Tensor:
     return (torch.as_tensor(hairy) - torch.as_tensor(clean)).abs().amax(dim=1) > threshold
 
 
-@torch.no_grad()
 def attention_maps(model: nn.Module, images) -> Tensor:
     """Return the attention a (N, S, S) in (0, 1) of an attention CycleGAN's G_AB: where it repaints the image."""
-    network = model.g_ab
-    was_training = network.training
-    network.eval()
-    try:
-        _, gate = network.content_and_attention(torch.as_tensor(images).float().to(model_device(network)))
-    finally:
-        network.train(was_training)
-    return gate[:, 0].float().cpu()
+    return attention_a_to_b(model, images)[:, 0]
 
 
 def attention_on_hair(attention: Tensor, hair: Tensor) -> dict[str, float]:

@@ -467,14 +467,22 @@ def translate_b_to_a(model: CycleGANGenerator, images_b: Tensor) -> Tensor:
     return _translate(model.g_ba, torch.as_tensor(images_b).float())
 
 
+def attention_a_to_b(model: CycleGANGenerator, images_a: Tensor) -> Tensor:
+    """Return the attention a (N, 1, S, S) of an attention-gated G_AB on images_a: where it repaints them."""
+    return _translate(model.g_ab, torch.as_tensor(images_a).float(),
+                      apply=lambda x: model.g_ab.content_and_attention(x)[1])
+
+
 @torch.no_grad()
-def _translate(network: nn.Module, images: Tensor, batch_size: int = 256) -> Tensor:
-    """Return network(images) in evaluation mode, in batches, as a float32 CPU tensor (mode restored)."""
+def _translate(network: nn.Module, images: Tensor, batch_size: int = 256, apply=None) -> Tensor:
+    """Return network(images) (or ``apply(images)``) with the network in evaluation mode, in batches, as a float32
+    CPU tensor (mode restored)."""
+    apply = apply or network
     was_training = network.training
     network.eval()
     device = model_device(network)
     try:
-        return torch.cat([network(images[i : i + batch_size].to(device)).float().cpu()
+        return torch.cat([apply(images[i : i + batch_size].to(device)).float().cpu()
                           for i in range(0, len(images), batch_size)])
     finally:
         network.train(was_training)
