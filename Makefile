@@ -11,7 +11,7 @@
 #   make test       unit tests + every notebook under the smoke profile
 #   make test-browser  the widgets of notebooks 01 and 02 in JupyterLab, in headless Chromium (needs `chromium`)
 #   make lab        JupyterLab with ipywidgets working
-#   make bench      benchmarks (phantom throughput and texture, DCGAN training speed, DiffAugment overhead, the cost of each loss, ...)
+#   make bench      benchmarks (phantom throughput and texture, DCGAN training speed, DiffAugment overhead, the cost of each loss, a DDPM vs a DCGAN, ...)
 #   make colab-links  rewrite the Colab badges and install lines from medgan_nb.tools.colab.REPOSITORY
 #   make student    the student edition of every notebook (solutions stubbed, answers blanked, outputs cleared)
 #                   in dist/student/, made with nbgrader's preprocessors (python -m medgan_nb.tools.course student)
@@ -105,6 +105,7 @@ bench: setup
 	$(PY) benchmarks/bench_losses.py --json runs/bench/losses.json
 	$(PY) benchmarks/bench_conditional.py --json runs/bench/conditional.json
 	$(PY) benchmarks/bench_families.py --json runs/bench/families.json
+	$(PY) benchmarks/bench_diffusion.py --json runs/bench/diffusion.json
 
 # Colab runs Python 3.12: build the cached Colab-like 3.12 runtime once (torch for 3.12 is about 3 GB, kept in
 # ~/.cache/medgan-nb outside the checkout) and run the fresh-environment test on it; later `make test` runs reuse it

@@ -40,6 +40,10 @@ TINY_COUNTS = {
     # evaluation samples a family; every family's gpu width and settings also run in notebooks 02-06 above
     "07_evaluation": {"steps": 2, "batch_size": 4, "n_images": 300, "n_eval": 40, "n_utility": 60, "n_boot": 10, "n_frd": 4,
                       "c2st_epochs": 1, "utility_epochs": 1, "families": ["dcgan", "cgan", "spade"]},
+    # one family, its default configuration and the planted failure; the DDPM and the cGAN partner for a few steps
+    "09_choosing_a_generator": {"steps": 3, "batch_size": 4, "n_images": 300, "n_eval": 40, "families": ["dcgan"],
+                                "n_configs": 1, "epochs": 0.05, "diffusion_width": 8, "timesteps": 20, "ddpm_steps": 20,
+                                "ddim_steps": [4], "n_boot": 5, "c2st_epochs": 1, "utility_epochs": 1, "n_utility": 40},
 }
 
 NOTEBOOKS = list_notebooks(ROOT)

@@ -5,7 +5,7 @@ so the loaders' real-file paths (metadata CSV, JPEG decoding, masks, MedMNIST's
 npz and its own splits) would run only in unit tests. Here the phantom is first
 written to disk in the real layouts by :func:`medgan_nb.data.export.export_phantoms`
 -- HAM10000 (``HAM10000_metadata.csv``, JPEGs in two part folders, lesion masks)
-and DermaMNIST (one ``dermamnist_64.npz``) -- and notebooks 02, 06 and 07
+and DermaMNIST (one ``dermamnist_64.npz``) -- and notebooks 02, 06, 07 and 09
 (HAM10000) and 04 (DermaMNIST) are executed under the smoke profile through
 ``dataset``/``data_root``, as ``make notebooks DATASET=ham10000 DATA_ROOT=...``
 would. Their ``metrics.json`` is checked against ``tests/baselines/smoke-<dataset>.json``
@@ -31,7 +31,8 @@ EXPORTS = {
     "dermamnist": dict(n=700, size=64),
 }
 RUNS = [("02_dcgan_skin_lesions", "ham10000"), ("06_masks_and_translation", "ham10000"),
-        ("07_evaluation", "ham10000"), ("04_conditional_generation", "dermamnist")]
+        ("07_evaluation", "ham10000"), ("09_choosing_a_generator", "ham10000"),
+        ("04_conditional_generation", "dermamnist")]
 
 
 def exported(layout: str, folder: Path) -> Path:

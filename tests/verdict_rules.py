@@ -83,4 +83,29 @@ def verdict_contradictions(stem: str, metrics: dict, lines: list[str]) -> list[s
         for line in verdicts["utility"]:
             if "% of TRTR" in line and metrics["trtr"] <= chance:
                 problems.append(f"07: TRTR {metrics['trtr']:.3f} at chance, yet {line!r}")
+    if stem.startswith("09"):
+        problems.extend(_choosing_contradictions(metrics, lines))
+    return problems
+
+
+def _choosing_contradictions(metrics: dict, lines: list[str]) -> list[str]:
+    """09: a family called robust had no failure, the planted failure is called failed, the fidelity winner is clear."""
+    import math
+
+    problems = []
+    for row in metrics["configurations"]:
+        if row["label"] != "planted" and row["status"] != "ok" and metrics["robustness"][row["family"]].startswith("robust"):
+            problems.append(f"09: {row['family']} is called robust, yet configuration {row['index']} {row['status']}")
+    planted = _line(lines, "planted failure")
+    if planted is None or (metrics["planted"][0]["status"] + ",") not in planted:
+        problems.append(f"09: the planted failure's line {planted!r} does not give its status")
+    table, gan, fidelity = metrics["table"], metrics["gan_row"], metrics["verdicts"]["fidelity"]
+    ddpm = next(name for name in table if name.startswith("DDPM"))
+    se = [(table[n]["fd_high"] - table[n]["fd_low"]) / (2 * 1.959964) for n in (gan, ddpm)]
+    apart = abs(table[gan]["fd"] - table[ddpm]["fd"]) > 2 * math.hypot(*se)
+    if apart == fidelity.startswith(NO_CLEAR):
+        problems.append(f"09: GAN {table[gan]['fd']:.3f} vs DDPM {table[ddpm]['fd']:.3f} (SE {se[0]:.3f}, {se[1]:.3f}) "
+                        f"but the verdict says {fidelity!r}")
+    if not any(line.strip().startswith("fidelity") for line in lines):
+        problems.append("09: no fidelity verdict printed")
     return problems

@@ -259,6 +259,22 @@ def family_summary(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return summary
 
 
+def summary_record(summary: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Return :func:`family_summary` for metrics.json: the counts and distances, the default's, the best's and its settings."""
+    record = {}
+    for name, family in summary.items():
+        record[name] = {key: family[key] for key in ("configurations", "failed", "failures", "median", "min", "max")}
+        record[name]["default_fd"] = family["default"]["fd"] if family["default"] else None
+        record[name]["best_fd"] = family["best"]["fd"] if family["best"] else None
+        record[name]["best_settings"] = family["best"]["settings"] if family["best"] else None
+    return record
+
+
+def mean_of(values: Sequence[float]) -> float:
+    """Return the mean of a few recorded values (NaN for none)."""
+    return float(np.mean(values)) if len(values) else math.nan
+
+
 def robustness_verdicts(summary: dict[str, dict[str, Any]]) -> dict[str, str]:
     """Return per family whether it is robust here: no failed configuration and best and worst not clearly apart."""
     verdicts = {}
