@@ -202,11 +202,11 @@ def test_a_class_conditional_unet_needs_labels():
     unet = tiny_unet(num_classes=3)
     scheduler = ddim_from(make_scheduler("ddpm", T))
     with pytest.raises(ValueError, match="labels"):
-        sample(unet, scheduler, 2, steps=3, progress=False)
+        sample(unet, scheduler, 2, steps=5, progress=False)
     with pytest.raises(ValueError, match="labels"):
-        sample(unet, scheduler, 2, steps=3, labels=torch.tensor([0, 1, 2]), progress=False)  # n = 2
-    a = sample(unet, scheduler, 2, steps=3, labels=torch.tensor([0, 0]), progress=False)
-    b = sample(unet, scheduler, 2, steps=3, labels=torch.tensor([2, 2]), progress=False)
+        sample(unet, scheduler, 2, steps=5, labels=torch.tensor([0, 1, 2]), progress=False)  # n = 2
+    a = sample(unet, scheduler, 2, steps=5, labels=torch.tensor([0, 0]), progress=False)
+    b = sample(unet, scheduler, 2, steps=5, labels=torch.tensor([2, 2]), progress=False)
     assert a.shape == (2, 3, SIZE, SIZE) and not torch.equal(a, b)
     result = train_ddpm(unet, make_scheduler("ddpm", T), constant_images(4), torch.tensor([0, 1, 2, 0]), steps=2,
                         batch_size=2, progress=False)
@@ -229,6 +229,8 @@ def test_bad_arguments_raise_errors_that_name_the_fix(unet):
         sample(unet, scheduler, 2, steps=2, labels=torch.tensor([0, 1]), progress=False)
     with pytest.raises(ValueError, match="keep"):
         sample(unet, scheduler, 1, steps=2, keep=(3,), progress=False)
+    with pytest.raises(ValueError, match=r"must divide the scheduler's T = 50; got steps=3: use one of \[1, 2, 5, 10\]"):
+        sample(unet, ddim_from(scheduler), 1, steps=3, progress=False)  # DDIM steps t -> t - T/S
     with pytest.raises(ValueError, match=r"multiple of 4 that is at least 16 \(e.g. 16, 20\)"):
         build_unet(18, levels=3)
     with pytest.raises(ValueError, match="width"):
@@ -286,3 +288,12 @@ def test_a_nan_weight_raises_training_diverged():
     with pytest.raises(TrainingDiverged, match="learning rate") as caught:
         train_ddpm(unet, make_scheduler("ddpm", T), constant_images(4), steps=3, batch_size=2, progress=False)
     assert caught.value.step == 1
+
+
+@pytest.mark.parametrize("schedule", ["linear", "cosine"])
+def test_the_reverse_walk_starts_from_pure_noise(schedule):
+    for scheduler in (make_scheduler("ddpm", 250, schedule), ddim_from(make_scheduler("ddpm", 250, schedule))):
+        scheduler.set_timesteps(25)
+        timesteps = [int(t) for t in scheduler.timesteps]
+        assert timesteps[0] == 249 and len(timesteps) == 25  # "trailing": the first step is at t = T - 1
+        assert timesteps == sorted(timesteps, reverse=True) and len(set(timesteps)) == 25

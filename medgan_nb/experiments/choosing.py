@@ -19,7 +19,9 @@ A configuration *fails* in one of two ways, both detected and reported, never dr
   or the samples are not finite;
 * **collapsed**: the samples hardly differ from one another. The per-pixel standard deviation across the
   samples, averaged over pixels, is below :data:`COLLAPSE_RATIO` of the real images' (a generator that draws
-  one image for every z scores 0; real lesions vary in place, size and colour).
+  one image for every z scores 0; real lesions vary in place, size and colour). Mode collapse shows this way,
+  and so does a generator that has not yet left its initial state, which draws nearly the same blur for every
+  z: at the search's budget both mean the setting failed.
 
 **A diffusion model on the same table.** See :mod:`medgan_nb.models.diffusion` for the DDPM itself; this
 module draws its samples, times them, and hands them to notebook 07's :func:`~medgan_nb.experiments.evaluation.evaluate_images`.
@@ -190,7 +192,7 @@ def run_configuration(configuration: dict[str, Any], images: torch.Tensor, refer
     row.update(fd=interval.estimate, fd_low=interval.low, fd_high=interval.high)
     if row["spread_ratio"] < COLLAPSE_RATIO:
         row.update(status="collapsed", why=f"the samples' pixel spread is {row['spread_ratio']:.0%} of the real "
-                                           f"images' (below {COLLAPSE_RATIO:.0%}): one image for every z")
+                                           f"images' (below {COLLAPSE_RATIO:.0%}): nearly one image for every z")
     return row, trained.generator
 
 
@@ -286,7 +288,10 @@ def robustness_verdicts(summary: dict[str, dict[str, Any]]) -> dict[str, str]:
         apart = differs(best["fd"], worst["fd"], _se(best), _se(worst))
         ratio = worst["fd"] / max(best["fd"], 1e-12)
         failed = f"{family['failed']} of {family['configurations']} failed" if family["failed"] else "none failed"
-        if family["failed"] or apart:
+        if family["configurations"] - family["failed"] == 1:
+            verdicts[name] = (f"sensitive: {failed}; only one configuration succeeded" if family["failed"] else
+                              "one configuration only: nothing to compare it with")
+        elif family["failed"] or apart:
             verdicts[name] = f"sensitive: {failed}, worst / best distance {ratio:.1f}x"
         else:
             verdicts[name] = (f"robust here: none failed, best and worst within their intervals "
@@ -343,14 +348,17 @@ def settings_text(settings: dict[str, Any]) -> str:
 #: notebook 09's knobs per profile (``start(..., defaults=PROFILE_DEFAULTS)``); ``steps`` are the DDPM's training steps
 PROFILE_DEFAULTS = {
     "smoke": dict(image_size=32, steps=30, batch_size=16, families=["dcgan", "wgan-gp"], n_configs=2, epochs=0.5,
-                  plant_failure=True, diffusion_width=8, timesteps=50, ddpm_steps=50, ddim_steps=[5, 10],
-                  n_images=400, n_eval=64, n_boot=10, c2st_epochs=5, utility_epochs=2, n_utility=100),
+                  plant_failure=True, diffusion_width=8, diffusion_lr=1e-3, noise_schedule="cosine", timesteps=50,
+                  ddpm_steps=50, ddim_steps=[5, 10], n_images=400, n_eval=64, n_boot=10, c2st_epochs=5,
+                  utility_epochs=2, n_utility=100),
     "cpu": dict(image_size=32, steps=1500, batch_size=32, families=list(SEARCH_SPACE), n_configs=4, epochs=4,
-                plant_failure=True, diffusion_width=16, timesteps=1000, ddpm_steps=100, ddim_steps=[10, 25, 50],
-                n_images=2000, n_eval=300, n_boot=50, c2st_epochs=10, utility_epochs=4, n_utility=600),
+                plant_failure=True, diffusion_width=16, diffusion_lr=1e-3, noise_schedule="cosine", timesteps=250,
+                ddpm_steps=250, ddim_steps=[10, 25, 50], n_images=2000, n_eval=300, n_boot=50, c2st_epochs=10,
+                utility_epochs=4, n_utility=600),
     "gpu": dict(image_size=64, steps=30000, batch_size=64, families=list(SEARCH_SPACE), n_configs=16, epochs=20,
-                plant_failure=True, diffusion_width=64, timesteps=1000, ddpm_steps=1000, ddim_steps=[10, 25, 50, 100],
-                n_images=8000, n_eval=2000, n_boot=200, c2st_epochs=10, utility_epochs=15, n_utility=4000),
+                plant_failure=True, diffusion_width=64, diffusion_lr=2e-4, noise_schedule="cosine", timesteps=1000,
+                ddpm_steps=1000, ddim_steps=[10, 25, 50, 100], n_images=8000, n_eval=2000, n_boot=200,
+                c2st_epochs=10, utility_epochs=15, n_utility=4000),
 }
 
 #: learning rates thousands of times the usual 2e-4: a configuration that must come out as failed

@@ -44,10 +44,14 @@ walks back. From the predicted noise the sampler estimates the clean image
 Schedulers: :func:`make_scheduler` returns ``diffusers``' ``DDPMScheduler`` or
 ``DDIMScheduler`` (Ho et al.'s linear :math:`\beta` or the cosine schedule of
 Nichol & Dhariwal 2021); :func:`ddim_from` turns a DDPM scheduler into a DDIM one
-with the same :math:`\beta`. Both space the inference timesteps as the DDIM paper
-does, :math:`\tau = \{0, k, 2k, \dots\}` with :math:`k = \lfloor T / S\rfloor` for
-:math:`S` steps (``timestep_spacing="leading"``, ``steps_offset=0``), and the last
-step lands on :math:`\bar\alpha = 1`, the clean image (``set_alpha_to_one=True``).
+with the same :math:`\beta`. Both space :math:`S` inference timesteps evenly and
+start from the last one, :math:`\tau = \{T-1, T-1-k, \dots, k-1\}` with :math:`k = T / S`
+(``timestep_spacing="trailing"``, Lin et al. 2024): the walk starts from pure noise,
+where the "leading" spacing of the DDIM paper would start at :math:`(S-1)k`, from noise
+that still holds some image (with the cosine schedule and few steps that shows as
+saturated colours). DDIM steps from :math:`t` to :math:`t - T/S`, so its :math:`S` must
+divide :math:`T`; the last step lands on :math:`\bar\alpha = 1`, the clean image
+(``set_alpha_to_one=True``).
 
 ``diffusers`` takes a few seconds to import, so this module imports it inside the
 functions that need it: importing :mod:`medgan_nb.models` or :mod:`medgan_nb.train`
@@ -143,7 +147,7 @@ def make_scheduler(kind: str = "ddpm", timesteps: int = 1000,
     from diffusers import DDIMScheduler, DDPMScheduler
 
     settings = dict(num_train_timesteps=timesteps, beta_schedule=SCHEDULES[schedule], clip_sample=True,
-                    prediction_type="epsilon", timestep_spacing="leading", steps_offset=0)
+                    prediction_type="epsilon", timestep_spacing="trailing", steps_offset=0)
     if schedule == "linear":
         scale = 1000 / timesteps
         settings.update(beta_start=min(1e-4 * scale, MAX_BETA), beta_end=min(0.02 * scale, MAX_BETA))
@@ -249,7 +253,8 @@ def sample(unet: nn.Module, scheduler, n: int, steps: int | None = None, seed: i
         n: how many images.
         steps: :math:`S`, the number of reverse steps (network evaluations per image); None uses every
             training timestep (:math:`S = T`). With :math:`S < T` the timesteps are
-            :math:`\tau = (S-1)k, \dots, k, 0` with :math:`k = \lfloor T/S \rfloor`.
+            :math:`\tau = T-1, T-1-k, \dots, k-1` with :math:`k = T/S` (for DDIM, :math:`S` must divide
+            :math:`T`; a DDPM scheduler takes any :math:`S` and recomputes :math:`\beta` between its steps).
         seed: seeds a CPU ``torch.Generator`` that draws the initial noise :math:`x_T` and every step's
             noise (DDPM, or DDIM with :math:`\eta > 0`): the same seed, batch size and steps give the same
             images.
@@ -277,6 +282,10 @@ def sample(unet: nn.Module, scheduler, n: int, steps: int | None = None, seed: i
     _check_positive(batch_size, "batch_size", "images denoised together")
     ddim = _is_ddim(scheduler)
     _check_eta(eta, ddim)
+    if ddim and total % steps:
+        divisors = [k for k in range(1, total + 1) if total % k == 0 and k <= 4 * steps][-4:]
+        raise ValueError(f"DDIM steps from t to t - T/S, so its steps must divide the scheduler's T = {total}; got "
+                         f"steps={steps}: use one of {divisors} (or another divisor of {total})")
     labels = _check_labels(unet, labels, n)
     keep = _check_keep(keep, steps)
     device = model_device(unet) if device is None else torch.device(device)
