@@ -64,6 +64,16 @@ def test_bad_search_spaces_are_named(space, message):
         choosing.draw_configurations(space, 2)
 
 
+def test_a_family_without_a_search_space_is_named_with_the_fix():
+    assert list(choosing.search_space(["wgan-gp", "dcgan"])) == ["wgan-gp", "dcgan"]
+    with pytest.raises(ValueError, match=r"'cgan' has no search space .* SEARCH_SPACE\['cgan'\]"):
+        choosing.search_space(["dcgan", "cgan"])
+    with pytest.raises(ValueError, match="unknown GAN family"):
+        choosing.search_space(["dcgan", "vae"])
+    with pytest.raises(ValueError, match="no families"):
+        choosing.search_space([])
+
+
 def test_zero_configurations_and_zero_epochs_are_refused():
     with pytest.raises(ValueError, match="n_per_family must be >= 1"):
         choosing.draw_configurations(choosing.SEARCH_SPACE, 0)
@@ -164,23 +174,34 @@ def test_the_ranking_names_a_winner_only_beyond_two_standard_errors():
     assert verdict["default_order"] == ["b"] and verdict["best_winner"] == "a"
 
 
-def _table_row(fd, half_width, coverage, seconds, tstr=None, n=300):
-    return {"fd": fd, "fd_low": fd - half_width, "fd_high": fd + half_width, "coverage": coverage, "n_images": n,
-            "seconds_per_image": seconds, "tstr": tstr}
+def _table_row(fd, half_width, share, seconds, tstr=None, n=300):
+    return {"fd": fd, "fd_low": fd - half_width, "fd_high": fd + half_width, "coverage": share, "precision": share,
+            "n_images": n, "seconds_per_image": seconds, "tstr": tstr}
 
 
 def test_comparison_verdicts_decide_with_their_uncertainty():
     table = {"real (floor)": _table_row(0.2, 0.05, 0.9, 0.0, tstr=0.8),
-             "gan": _table_row(5.0, 0.5, 0.30, 0.0002), "ddpm": _table_row(5.3, 0.5, 0.31, 0.02, tstr=0.4),
-             "cgan": _table_row(6.0, 0.5, 0.3, 0.0002, tstr=0.41)}
-    verdicts = choosing.comparison_verdicts(table, gan="gan", ddpm="ddpm", num_classes=7, n_test=300)
-    assert verdicts["fidelity"].startswith(NO_CLEAR_DIFFERENCE)
-    assert verdicts["coverage"].startswith(NO_CLEAR_DIFFERENCE)
-    assert verdicts["utility"].startswith(NO_CLEAR_DIFFERENCE)
-    assert "100x" in verdicts["cost"]
+             "gan": _table_row(5.0, 0.5, 0.30, 0.0002), "ddpm": _table_row(5.3, 0.5, 0.31, 0.02),
+             "ddim": _table_row(30.0, 0.5, 0.31, 0.002, tstr=0.4), "cgan": _table_row(6.0, 0.5, 0.3, 0.0002, tstr=0.41)}
+    verdicts = choosing.comparison_verdicts(table, gan="gan", diffusion=["ddpm", "ddim"], n_test=300)
+    for key in ("fidelity", "realism", "coverage", "utility"):
+        assert verdicts[key].startswith(NO_CLEAR_DIFFERENCE), (key, verdicts[key])
+    assert "ddpm" in verdicts["fidelity"], "the diffusion row with the lower distance is compared"
+    assert verdicts["cost"].startswith("ddpm costs 100x")
     assert "neither confirms nor contradicts" in verdicts["skingenbench"]
-    table["ddpm"] = _table_row(9.0, 0.5, 0.6, 0.02, tstr=0.6)
-    verdicts = choosing.comparison_verdicts(table, gan="gan", ddpm="ddpm", num_classes=7, n_test=300)
+    table["ddpm"] = _table_row(9.0, 0.5, 0.6, 0.02)
+    table["ddim"]["tstr"] = 0.6
+    verdicts = choosing.comparison_verdicts(table, gan="gan", diffusion=["ddpm", "ddim"], n_test=300)
     assert verdicts["fidelity"].startswith("gan is clearly lower") and verdicts["skingenbench"].startswith("agrees")
     assert verdicts["coverage"].startswith("ddpm is clearly higher")
-    assert verdicts["utility"].startswith("ddpm is clearly higher")
+    assert verdicts["utility"].startswith("ddim is clearly higher")
+
+
+def test_the_sampler_verdict_names_the_best_ddim_and_its_share_of_the_passes():
+    rows = [{"sampler": "DDPM (250 steps)", "network_passes": 250, "fd": 50.0, "fd_low": 45.0, "fd_high": 55.0},
+            {"sampler": "DDIM (10 steps)", "network_passes": 10, "fd": 30.0, "fd_low": 28.0, "fd_high": 32.0},
+            {"sampler": "DDIM (50 steps)", "network_passes": 50, "fd": 12.0, "fd_low": 11.0, "fd_high": 13.0}]
+    verdict = choosing.sampler_verdict(rows)
+    assert verdict.startswith("DDIM (50 steps) is clearly lower") and verdict.endswith("20% of the DDPM's network passes")
+    rows[0].update(fd=12.5, fd_low=11.0, fd_high=14.0)
+    assert choosing.sampler_verdict(rows).startswith(NO_CLEAR_DIFFERENCE)

@@ -66,7 +66,7 @@ def test_the_table_scores_the_gans_and_the_ddpm_with_the_whole_suite(metrics):
             assert 0 <= row["coverage"] <= 1 and 0 <= row["c2st"] <= 1
     conditional = [name for name, row in table.items() if name != "real (floor)" and row["tstr"] is not None]
     assert len(conditional) == 2 and metrics["gan_row"] not in conditional
-    assert set(metrics["verdicts"]) == {"fidelity", "coverage", "utility", "cost", "skingenbench"}
+    assert set(metrics["verdicts"]) == {"fidelity", "realism", "coverage", "utility", "cost", "skingenbench"}
 
 
 @pytest.mark.notebook

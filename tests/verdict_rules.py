@@ -100,7 +100,7 @@ def _choosing_contradictions(metrics: dict, lines: list[str]) -> list[str]:
     if planted is None or (metrics["planted"][0]["status"] + ",") not in planted:
         problems.append(f"09: the planted failure's line {planted!r} does not give its status")
     table, gan, fidelity = metrics["table"], metrics["gan_row"], metrics["verdicts"]["fidelity"]
-    ddpm = next(name for name in table if name.startswith("DDPM"))
+    ddpm = min((name for name in table if name.startswith(("DDPM", "DDIM"))), key=lambda name: table[name]["fd"])
     se = [(table[n]["fd_high"] - table[n]["fd_low"]) / (2 * 1.959964) for n in (gan, ddpm)]
     apart = abs(table[gan]["fd"] - table[ddpm]["fd"]) > 2 * math.hypot(*se)
     if apart == fidelity.startswith(NO_CLEAR):

@@ -119,6 +119,18 @@ def check_search_space(space: dict[str, dict[str, Any]]) -> None:
                 raise ValueError(f"{name}.{key} must be a LogUniform(low, high) or a Choice(options), got {draw!r}")
 
 
+def search_space(families: Sequence[str]) -> dict[str, dict[str, LogUniform | Choice]]:
+    """Return :data:`SEARCH_SPACE` restricted to ``families``, with a clear error for a family it has no space for."""
+    if not families:
+        raise ValueError(f"no families to search; give some of {', '.join(SEARCH_SPACE)}")
+    for name in families:
+        get_family(name)  # an unknown family fails here, with the list of known ones
+        if name not in SEARCH_SPACE:
+            raise ValueError(f"{name!r} has no search space in choosing.SEARCH_SPACE (searched families: "
+                             f"{', '.join(SEARCH_SPACE)}); add one, e.g. SEARCH_SPACE[{name!r}] = dict(SEARCH_SPACE['dcgan'])")
+    return {name: SEARCH_SPACE[name] for name in families}
+
+
 def default_settings(name: str, searched: Sequence[str], batch_size: int) -> dict[str, Any]:
     """Return the registry's settings of family ``name`` for the ``searched`` keys (the batch size the run's)."""
     recommended = {"n_critic": 1, "gp_weight": 0.0, "r1_gamma": 0.0, **family_settings(name), "batch_size": batch_size}
@@ -462,21 +474,37 @@ def add_utility(table: dict[str, dict[str, Any]], synthetic: dict[str, tuple[tor
     return trtr
 
 
-def comparison_verdicts(table: dict[str, dict[str, Any]], gan: str, ddpm: str, num_classes: int,
-                        n_test: int) -> dict[str, str]:
-    """Return the computed verdicts of the comparison: fidelity, coverage, utility, cost, and SkinGenBench's finding.
+def sampler_verdict(rows: list[dict[str, Any]]) -> str:
+    """Return how the best DDIM step count compares with the full DDPM chain in distance, and what it costs."""
+    from ..metrics.uncertainty import comparison_sentence
 
-    Fidelity is decided by the Fréchet distance and its bootstrap interval, coverage by its binomial error
-    over the generated images, utility by TSTR's binomial error on the ``n_test`` test images, and
-    "no clear difference at this budget" is said whenever the gap is within two standard errors.
+    ddpm = next(row for row in rows if row["sampler"].startswith("DDPM"))
+    best = min((row for row in rows if row["sampler"].startswith("DDIM")), key=lambda row: row["fd"])
+    sentence = comparison_sentence(best["sampler"], best["fd"], _se(best), ddpm["sampler"], ddpm["fd"], _se(ddpm),
+                                   "Fréchet distance")
+    return f"{sentence}; {best['sampler']} needs {best['network_passes'] / ddpm['network_passes']:.0%} of the DDPM's network passes"
+
+
+def comparison_verdicts(table: dict[str, dict[str, Any]], gan: str, diffusion: Sequence[str], n_test: int) -> dict[str, str]:
+    """Return the computed verdicts of the comparison: fidelity, realism, coverage, utility, cost, and SkinGenBench's.
+
+    The GAN row is set against the diffusion model's row with the lower Fréchet distance among ``diffusion``
+    (its DDPM and DDIM samplers). Fidelity is decided by the Fréchet distance and its bootstrap interval,
+    realism (precision: the share of samples that land among real images) and coverage by their binomial
+    error over the generated images, utility by TSTR's binomial error on the ``n_test`` test images; each
+    says "no clear difference at this budget" when the gap is within two standard errors.
     """
     from ..metrics.uncertainty import comparison_sentence, share_se
 
-    g, d = table[gan], table[ddpm]
+    g = table[gan]
+    ddpm = min(diffusion, key=lambda name: table[name]["fd"])
+    d = table[ddpm]
+
+    def shares(metric: str) -> str:
+        return comparison_sentence(gan, g[metric], share_se(g[metric], int(g["n_images"])), ddpm, d[metric],
+                                   share_se(d[metric], int(d["n_images"])), metric, lower_is_better=False, fmt=".2f")
+
     fidelity = comparison_sentence(gan, g["fd"], _se(g), ddpm, d["fd"], _se(d), "Fréchet distance")
-    coverage = comparison_sentence(gan, g["coverage"], share_se(g["coverage"], int(g["n_images"])), ddpm,
-                                   d["coverage"], share_se(d["coverage"], int(d["n_images"])), "coverage",
-                                   lower_is_better=False, fmt=".2f")
     conditional = {name: row["tstr"] for name, row in table.items() if name != "real (floor)" and row.get("tstr") is not None}
     if len(conditional) == 2:
         (a, ta), (b, tb) = conditional.items()
@@ -485,16 +513,14 @@ def comparison_verdicts(table: dict[str, dict[str, Any]], gan: str, ddpm: str, n
     else:
         utility = "TSTR needs two class-conditional rows"
     ratio = d["seconds_per_image"] / max(g["seconds_per_image"], 1e-12)
-    cost = (f"the DDPM costs {ratio:,.0f}x the GAN per image ({1e3 * d['seconds_per_image']:.2f} ms against "
+    cost = (f"{ddpm} costs {ratio:,.0f}x the GAN per image ({1e3 * d['seconds_per_image']:.2f} ms against "
             f"{1e3 * g['seconds_per_image']:.3f} ms)")
-    gan_ahead = fidelity.startswith(f"{gan} is clearly")
-    ddpm_ahead = fidelity.startswith(f"{ddpm} is clearly")
     finding = "SkinGenBench (HAM10000): StyleGAN2-ADA ahead of a DDPM in FID and KID"
-    skingenbench = (f"agrees with {finding}" if gan_ahead else
-                    f"differs from {finding}: here the DDPM is ahead" if ddpm_ahead else
-                    f"{NO_CLEAR_DIFFERENCE}, so this run neither confirms nor contradicts {finding}")
-    return {"fidelity": fidelity, "coverage": coverage, "utility": utility, "cost": cost,
-            "skingenbench": skingenbench + " (at this notebook's budget and size, far from either paper's)"}
+    skingenbench = (f"agrees with {finding}" if fidelity.startswith(f"{gan} is clearly") else
+                    f"differs from {finding}: here the diffusion model is ahead" if fidelity.startswith(f"{ddpm} is clearly")
+                    else f"{NO_CLEAR_DIFFERENCE}, so this run neither confirms nor contradicts {finding}")
+    return {"fidelity": fidelity, "realism": shares("precision"), "coverage": shares("coverage"), "utility": utility,
+            "cost": cost, "skingenbench": skingenbench + " (at this notebook's budget and size, far from either paper's)"}
 
 
 def add_costs(table: dict[str, dict[str, Any]], rows: list[dict[str, Any]]) -> None:
