@@ -183,7 +183,7 @@ def test_comparison_verdicts_decide_with_their_uncertainty():
     table = {"real (floor)": _table_row(0.2, 0.05, 0.9, 0.0, tstr=0.8),
              "gan": _table_row(5.0, 0.5, 0.30, 0.0002), "ddpm": _table_row(5.3, 0.5, 0.31, 0.02),
              "ddim": _table_row(30.0, 0.5, 0.31, 0.002, tstr=0.4), "cgan": _table_row(6.0, 0.5, 0.3, 0.0002, tstr=0.41)}
-    verdicts = choosing.comparison_verdicts(table, gan="gan", diffusion=["ddpm", "ddim"], n_test=300)
+    verdicts = choosing.comparison_verdicts(table, gan="gan", diffusion=["ddpm", "ddim"], n_test=300, num_classes=7)
     for key in ("fidelity", "realism", "coverage", "utility"):
         assert verdicts[key].startswith(NO_CLEAR_DIFFERENCE), (key, verdicts[key])
     assert "ddpm" in verdicts["fidelity"], "the diffusion row with the lower distance is compared"
@@ -191,10 +191,13 @@ def test_comparison_verdicts_decide_with_their_uncertainty():
     assert "neither confirms nor contradicts" in verdicts["skingenbench"]
     table["ddpm"] = _table_row(9.0, 0.5, 0.6, 0.02)
     table["ddim"]["tstr"] = 0.6
-    verdicts = choosing.comparison_verdicts(table, gan="gan", diffusion=["ddpm", "ddim"], n_test=300)
+    verdicts = choosing.comparison_verdicts(table, gan="gan", diffusion=["ddpm", "ddim"], n_test=300, num_classes=7)
     assert verdicts["fidelity"].startswith("gan is clearly lower") and verdicts["skingenbench"].startswith("agrees")
     assert verdicts["coverage"].startswith("ddpm is clearly higher")
     assert verdicts["utility"].startswith("ddim is clearly higher")
+    table["real (floor)"]["tstr"] = 0.16  # a classifier trained on real images at chance (1/7): TSTR means nothing
+    verdicts = choosing.comparison_verdicts(table, gan="gan", diffusion=["ddpm", "ddim"], n_test=300, num_classes=7)
+    assert "not clearly above chance" in verdicts["utility"] and NO_CLEAR_DIFFERENCE in verdicts["utility"]
 
 
 def test_the_sampler_verdict_names_the_best_ddim_and_its_share_of_the_passes():

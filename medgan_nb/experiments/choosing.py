@@ -486,16 +486,18 @@ def sampler_verdict(rows: list[dict[str, Any]]) -> str:
     return f"{sentence}; {best['sampler']} needs {best['network_passes'] / ddpm['network_passes']:.0%} of the DDPM's network passes"
 
 
-def comparison_verdicts(table: dict[str, dict[str, Any]], gan: str, diffusion: Sequence[str], n_test: int) -> dict[str, str]:
+def comparison_verdicts(table: dict[str, dict[str, Any]], gan: str, diffusion: Sequence[str], n_test: int,
+                        num_classes: int) -> dict[str, str]:
     """Return the computed verdicts of the comparison: fidelity, realism, coverage, utility, cost, and SkinGenBench's.
 
     The GAN row is set against the diffusion model's row with the lower Fréchet distance among ``diffusion``
     (its DDPM and DDIM samplers). Fidelity is decided by the Fréchet distance and its bootstrap interval,
     realism (precision: the share of samples that land among real images) and coverage by their binomial
-    error over the generated images, utility by TSTR's binomial error on the ``n_test`` test images; each
-    says "no clear difference at this budget" when the gap is within two standard errors.
+    error over the generated images, utility by TSTR's binomial error on the ``n_test`` test images (compared
+    only when TRTR, the floor row's ``tstr``, is itself clearly above the chance level 1 / ``num_classes``);
+    each says "no clear difference at this budget" when the gap is within two standard errors.
     """
-    from ..metrics.uncertainty import comparison_sentence, share_se
+    from ..metrics.uncertainty import above_chance, comparison_sentence, share_se
 
     g = table[gan]
     ddpm = min(diffusion, key=lambda name: table[name]["fd"])
@@ -507,7 +509,11 @@ def comparison_verdicts(table: dict[str, dict[str, Any]], gan: str, diffusion: S
 
     fidelity = comparison_sentence(gan, g["fd"], _se(g), ddpm, d["fd"], _se(d), "Fréchet distance")
     conditional = {name: row["tstr"] for name, row in table.items() if name != "real (floor)" and row.get("tstr") is not None}
-    if len(conditional) == 2:
+    trtr = table.get("real (floor)", {}).get("tstr")
+    if trtr is not None and not above_chance(trtr, 1 / num_classes, n_test):
+        utility = (f"{NO_CLEAR_DIFFERENCE}: TRTR {trtr:.2f} (a classifier trained on real images) is itself not "
+                   f"clearly above chance ({1 / num_classes:.2f} on {n_test} images), so TSTR has no reference")
+    elif len(conditional) == 2:
         (a, ta), (b, tb) = conditional.items()
         utility = comparison_sentence(a, ta, share_se(ta, n_test), b, tb, share_se(tb, n_test), "TSTR",
                                       lower_is_better=False, fmt=".2f")
