@@ -37,7 +37,7 @@ from medgan_nb.metrics.fid import sample_generator
 from medgan_nb.models import build_family, diffusion
 from medgan_nb.train import family_config, train_ddpm, train_gan
 
-from common import interleaved, timing_parser, write_json  # benchmarks/common.py
+from common import interleaved, print_and_write, step_clock, timing_parser  # benchmarks/common.py
 
 
 def dcgan_step_seconds(images: torch.Tensor, *, batch_size: int, steps: int, warmup: int, device: str | None):
@@ -46,13 +46,7 @@ def dcgan_step_seconds(images: torch.Tensor, *, batch_size: int, steps: int, war
     generator, discriminator = build_family("dcgan", int(images.shape[-1]), "cpu")
     config = family_config("dcgan", int(images.shape[-1]), steps=warmup + steps, batch_size=batch_size, seed=0,
                            device=device, amp="off", progress=False, log_every=warmup + steps)
-    clock: dict[int, float] = {}
-
-    def read_clock(step: int, state) -> None:
-        if step in (warmup, warmup + steps):
-            if state.device.type == "cuda":
-                torch.cuda.synchronize(state.device)
-            clock[step] = time.perf_counter()
+    clock, read_clock = step_clock(warmup, warmup + steps)
 
     result = train_gan(generator, discriminator, images, config, callbacks=[read_clock])
     return (clock[warmup + steps] - clock[warmup]) / steps, result.best_generator
@@ -142,21 +136,21 @@ def print_report(report: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark, print the report and write the JSON; 2 on a bad option."""
-    parser = timing_parser(__doc__.split("\n")[0], image_size=32, batch_size=32, steps=5, repeats=3, width=16)
+    parser = timing_parser(__doc__.split("\n")[0], image_size=32, batch_size=32, steps=5, repeats=3, width=16,
+                           amp="off")
     parser.add_argument("--warmup", type=int, default=2, help="untimed training steps before the timed ones")
     parser.add_argument("--n", type=int, default=32, help="images drawn per sampling measurement")
     parser.add_argument("--timesteps", type=int, default=250, help="T, the length of the noising chain")
     parser.add_argument("--ddpm-steps", type=int, default=250, help="steps of the DDPM sampler (at most T)")
     parser.add_argument("--ddim-steps", type=int, nargs="+", default=[10, 25, 50], help="DDIM step counts to time")
     args = parser.parse_args(argv)
+    if args.amp != "off":
+        parser.error("both sides run in fp32 (the DDPM's loop has no mixed precision): leave --amp off")
     if min(args.steps, args.warmup, args.repeats, args.n, *args.ddim_steps, args.ddpm_steps) < 1:
         parser.error("--steps, --warmup, --repeats, --n, --ddpm-steps and --ddim-steps must be >= 1")
     report = run_benchmark(args.image_size, args.width, args.batch_size, args.steps, args.warmup, args.repeats,
                            args.n, args.timesteps, args.ddpm_steps, tuple(args.ddim_steps), args.device)
-    print_report(report)
-    if args.json:
-        print(f"report written to {write_json(args.json, report)}")
-    return 0
+    return print_and_write(report, print_report, args.json)
 
 
 if __name__ == "__main__":

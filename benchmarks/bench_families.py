@@ -41,7 +41,7 @@ from medgan_nb.models.spade import mask_condition
 from medgan_nb.models.translation import unpaired_pairs
 from medgan_nb.train import family_config, train_gan
 
-from common import interleaved, resolve_precision, timing_parser, write_json  # benchmarks/common.py
+from common import interleaved, print_and_write, resolve_precision, step_clock, timing_parser  # benchmarks/common.py
 
 FAMILIES = ("dcgan", "stylegan", "progressive", "spade", "pix2pix", "cyclegan")
 REFERENCE = "dcgan"
@@ -76,13 +76,7 @@ def images_per_second(name: str, images: torch.Tensor, masks: torch.Tensor, *, i
                            amp=amp, progress=False, log_every=warmup + steps)
     if config.schedule is not None:  # progressive: the timed steps walk the whole 4 px -> full-size schedule
         config.schedule = timed_window(config.schedule, warmup, steps)
-    clock: dict[int, float] = {}
-
-    def read_clock(step: int, state) -> None:
-        if step in (warmup, warmup + steps):
-            if state.device.type == "cuda":
-                torch.cuda.synchronize(state.device)
-            clock[step] = time.perf_counter()
+    clock, read_clock = step_clock(warmup, warmup + steps)
 
     train_gan(generator, discriminator, data, config, callbacks=[read_clock], labels=labels)
     return steps * batch_size * config.n_critic / (clock[warmup + steps] - clock[warmup])
@@ -152,10 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--steps, --warmup and --repeats must be >= 1, got {args.steps}, {args.warmup}, {args.repeats}")
     report = run_benchmark(args.families, args.image_size, args.budget, args.batch_size, args.steps, args.warmup,
                            args.repeats, args.images, args.device, resolve_precision(args.amp, args.device))
-    print_report(report)
-    if args.json:
-        print(f"report written to {write_json(args.json, report)}")
-    return 0
+    return print_and_write(report, print_report, args.json)
 
 
 if __name__ == "__main__":

@@ -69,3 +69,28 @@ def write_json(path: str | Path, payload: dict) -> Path:
     tmp.write_text(json.dumps(payload, indent=2))
     os.replace(tmp, path)
     return path
+
+
+def print_and_write(report: dict, print_report, json_path: str | Path | None) -> int:
+    """Print ``report`` with ``print_report``, write it as JSON to ``json_path`` when given; return 0 (the exit status)."""
+    print_report(report)
+    if json_path:
+        print(f"report written to {write_json(json_path, report)}")
+    return 0
+
+
+def step_clock(*marks: int) -> tuple[dict[int, float], object]:
+    """Return (clock, callback): a train_gan callback that reads the clock at the given steps (on CUDA after a sync)."""
+    import time
+
+    clock: dict[int, float] = {}
+
+    def read_clock(step: int, state) -> None:
+        if step in marks:
+            if state.device.type == "cuda":
+                import torch  # here: this module imports only the standard library at the top
+
+                torch.cuda.synchronize(state.device)
+            clock[step] = time.perf_counter()
+
+    return clock, read_clock
