@@ -40,9 +40,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..metrics.bootstrap import bootstrap_interval
-from ..metrics.distances import frechet_distance_from_features
-from ..metrics.fid import features_of, sample_generator
+from ..metrics.bootstrap import frechet_interval
+from ..metrics.fid import sample_generator
 from ..metrics.uncertainty import NO_CLEAR_DIFFERENCE, differs, interval_se, pick_winner
 from ..models import family_settings, get_family
 from ..train import TrainingDiverged
@@ -167,6 +166,18 @@ def steps_for(epochs: float, n_images: int, batch_size: int, n_critic: int) -> i
     return max(1, math.ceil(epochs * n_images / (batch_size * n_critic)))
 
 
+def _fd_interval(reference_features: torch.Tensor, images: torch.Tensor, extractor: nn.Module, n_boot: int,
+                 seed: int):
+    """Return the Fréchet distance of ``images`` to the reference with its bootstrap interval.
+
+    With fewer images than feature dimensions (N <= D) every distance here is biased upwards alike (the notebook
+    says so), so the rank-deficiency warning is not repeated for each configuration.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*rank-deficient.*")
+        return frechet_interval(reference_features, images, extractor, n_boot=n_boot, seed=seed)
+
+
 def pixel_spread(images: torch.Tensor) -> float:
     """Return the per-pixel standard deviation across a set of images, averaged over pixels (0 = all identical)."""
     return float(images.float().std(dim=0).mean())
@@ -196,11 +207,7 @@ def run_configuration(configuration: dict[str, Any], images: torch.Tensor, refer
         row.update(status="diverged", why="the generator draws NaN or infinite pixels")
         return row, None
     row["spread_ratio"] = pixel_spread(samples) / real_spread
-    fake_features = features_of(samples, extractor)
-    with warnings.catch_warnings():  # N <= D biases every configuration's distance alike (said in the notebook)
-        warnings.filterwarnings("ignore", message=".*rank-deficient.*")
-        interval = bootstrap_interval(frechet_distance_from_features, reference_features, fake_features,
-                                      n_boot=n_boot, seed=seed)
+    interval = _fd_interval(reference_features, samples, extractor, n_boot, seed)
     row.update(fd=interval.estimate, fd_low=interval.low, fd_high=interval.high)
     if row["spread_ratio"] < COLLAPSE_RATIO:
         row.update(status="collapsed", why=f"the samples' pixel spread is {row['spread_ratio']:.0%} of the real "
@@ -438,11 +445,7 @@ def sampling_costs(unet: nn.Module, scheduler, gan: nn.Module, gan_row: str, ddp
     rows, samples = [], {}
     for name, (passes, draw) in tqdm(draws.items(), desc="samplers"):
         samples[name], seconds = _timed(draw)
-        with warnings.catch_warnings():  # N <= D: biased alike for every sampler
-            warnings.filterwarnings("ignore", message=".*rank-deficient.*")
-            interval = bootstrap_interval(frechet_distance_from_features, reference.features,
-                                          features_of(samples[name], reference.extractor), n_boot=reference.n_boot,
-                                          seed=seed)
+        interval = _fd_interval(reference.features, samples[name], reference.extractor, reference.n_boot, seed)
         rows.append({"sampler": name, "network_passes": passes, "seconds_per_image": seconds / n,
                      "fd": interval.estimate, "fd_low": interval.low, "fd_high": interval.high})
     return {"rows": rows, "samples": samples, "labels": labels}

@@ -105,6 +105,13 @@ def real_vs_real_floor(real_feats_or_images, metric_fn: Callable = frechet_dista
     return bootstrap_interval(metric_fn, data[first], data[second], n_boot=n_boot, seed=seed + 1, level=level)
 
 
+def frechet_interval(real_features: torch.Tensor, images: torch.Tensor, extractor: nn.Module | None = None,
+                     n_boot: int = 100, seed: int = 0, level: float = 0.95) -> Interval:
+    """Return the Fréchet distance of ``images`` to real images given by their features, with its bootstrap interval."""
+    return bootstrap_interval(frechet_distance_from_features, real_features, features_of(images, extractor=extractor),
+                              n_boot=n_boot, seed=seed, level=level)
+
+
 def frechet_intervals(real, sets: dict[str, torch.Tensor], extractor: nn.Module | None = None, n_boot: int = 100,
                       seed: int = 0, level: float = 0.95) -> dict[str, Interval]:
     """Return, per named set of images, its Fréchet distance to ``real`` with its bootstrap interval.
@@ -113,8 +120,7 @@ def frechet_intervals(real, sets: dict[str, torch.Tensor], extractor: nn.Module 
     with the same seed, so the intervals of two generators compare like with like.
     """
     real_features = features_of(real, extractor=extractor)
-    return {name: bootstrap_interval(frechet_distance_from_features, real_features, features_of(images, extractor=extractor),
-                                     n_boot=n_boot, seed=seed, level=level)
+    return {name: frechet_interval(real_features, images, extractor, n_boot=n_boot, seed=seed, level=level)
             for name, images in sets.items()}
 
 
