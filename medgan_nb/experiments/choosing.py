@@ -45,6 +45,7 @@ from ..metrics.fid import sample_generator
 from ..metrics.uncertainty import NO_CLEAR_DIFFERENCE, differs, interval_se, pick_winner
 from ..models import family_settings, get_family
 from ..train import TrainingDiverged
+from .evaluation import class_labels_like
 from .families import train_family
 
 COLLAPSE_RATIO = 0.25  # samples whose pixel spread is below a quarter of the real images' count as collapsed
@@ -434,7 +435,7 @@ def sampling_costs(unet: nn.Module, scheduler, gan: nn.Module, gan_row: str, ddp
     if not ddim_steps:
         raise ValueError("ddim_steps is empty; give the DDIM step counts to try, e.g. [10, 25, 50]")
     n = len(reference.images)
-    labels = class_labels[torch.randint(0, len(class_labels), (n,), generator=torch.Generator().manual_seed(seed + 1))]
+    labels = class_labels_like(class_labels, n, seed=seed + 1)
     ddim = diffusion.ddim_from(scheduler)
     draws = {gan_row: (1, lambda: sample_generator(gan, n, seed=seed + 1)),
              f"DDPM ({ddpm_steps} steps)": (ddpm_steps, lambda: diffusion.sample(
