@@ -215,11 +215,28 @@ def test_layout_kept_tells_a_kept_layout_from_a_new_one():
     kept = style_growth.layout_kept(records)
     assert [(p["from"], p["to"]) for p in kept] == [(8, 16)]
     assert kept[0]["same_z"] < 0.1 * kept[0]["other_z"]
-    assert "layout kept (< 0.5): 8->16 px" in style_growth.layout_verdict(kept)
+    assert kept[0]["ratio_low"] <= kept[0]["ratio"] <= kept[0]["ratio_high"] < 0.5
+    assert "Layout kept (< 0.5): 8->16 px; partly kept (below 1): none; redrawn: none" in style_growth.layout_verdict(kept)
     moved = style_growth.layout_kept([records[0], {"resolution": 16, "images": shuffled}])
     assert moved[0]["same_z"] > 0.5 * moved[0]["other_z"]
     verdict = style_growth.layout_verdict(moved)
-    assert "layout kept (< 0.5): none" in verdict and "layout changed: 8->16 px" in verdict
+    assert "Layout kept (< 0.5): none" in verdict and "redrawn: 8->16 px" in verdict
+
+
+def test_layout_verdict_decides_with_the_interval_over_z():
+    """A layout that moved half-way is 'partly kept'; with two z the interval is too wide to call it kept."""
+    torch.manual_seed(1)
+    layouts = torch.randn(64, 3, 4, 4)
+    halfway = 0.6 * layouts + 0.8 * layouts[torch.randperm(64)]  # same spread, partly another z's layout
+    partly = style_growth.layout_kept([{"resolution": 8, "images": layouts}, {"resolution": 16, "images": halfway}])
+    assert 0.5 < partly[0]["ratio"] < 1 and partly[0]["ratio_high"] < 1
+    assert "partly kept (below 1): 8->16 px" in style_growth.layout_verdict(partly)
+    few = style_growth.layout_kept([{"resolution": 8, "images": layouts[:8]}, {"resolution": 16, "images": halfway[:8]}])
+    width = lambda pair: pair["ratio_high"] - pair["ratio_low"]  # noqa: E731
+    assert width(few[0]) > 1.5 * width(partly[0])  # fewer z, a wider interval
+    nearly = 0.95 * layouts + 0.3 * torch.randn(64, 3, 4, 4)
+    with pytest.raises(ValueError, match="at least 2 z"):
+        style_growth.layout_kept([{"resolution": 8, "images": layouts[:1]}, {"resolution": 16, "images": nearly[:1]}])
 
 
 def test_truncation_and_training_verdicts_follow_the_numbers():

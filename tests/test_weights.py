@@ -15,6 +15,7 @@ from medgan_nb.weights import (
     ReferenceError,
     file_sha256,
     load_reference,
+    load_reference_stages,
     reference_card,
     reference_cards,
     save_reference,
@@ -274,6 +275,7 @@ def test_an_unconditional_card_distance_is_what_its_recipe_measures(name):
     ("cyclegan_hair", {"size": 32, "n": 60, "seed": 3, "n_test": 12}, {"psnr", "psnr_identity", "psnr_untrained"}),
     ("cyclegan_skin_tone", {"size": 32, "n": 40, "seed": 3, "n_test": 12}, {"dice_before", "dice_after", "kept"}),
     ("dcgan_64", {"size": 32, "n": 120, "prior": "uniform", "seed": 3}, {"fd", "fd_untrained", "fd_real_vs_real"}),
+    ("progressive_32", {"size": 32, "n": 120, "prior": "uniform", "seed": 3}, {"fd", "fd_untrained"}),
 ])
 def test_every_task_builds_a_tiny_copy_of_its_recipe_into_a_loadable_checkpoint(tmp_path, monkeypatch, name, data,
                                                                                keys):
@@ -282,11 +284,45 @@ def test_every_task_builds_a_tiny_copy_of_its_recipe_into_a_loadable_checkpoint(
 
     recipe = references.RECIPES[name]
     tiny = {**recipe, "data": data, "build": {**recipe["build"], "image_size": 32, "width": 4},
-            "train": {**recipe["train"], "steps": 3, "batch_size": 4}}
+            "train": {**recipe["train"], "steps": 8, "batch_size": 4}, "layout": {"n_z": 6, "seed": 0}}
     monkeypatch.setitem(references.RECIPES, f"tiny_{name}", tiny)
     card = references.build_reference(f"tiny_{name}", folder=tmp_path, progress=False)
-    assert CARD_FIELDS <= set(card) and card["steps"] == 3 and keys <= set(card["metrics"])
+    assert CARD_FIELDS <= set(card) and card["steps"] == 8 and keys <= set(card["metrics"])
     assert all(math.isfinite(card["metrics"][key]) for key in keys)
     generator, _ = load_reference(f"tiny_{name}", tmp_path)
     assert not generator.training
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cards.json", f"tiny_{name}.pt"]
+
+
+def test_the_progressive_reference_keeps_its_generator_at_the_end_of_every_stage():
+    """progressive_32 ships four stage snapshots (4 to 32 px), each drawing at its own resolution."""
+    generators, card = load_reference_stages("progressive_32")
+    assert card["stages"] == [4, 8, 16, 32] and [g.resolution for g in generators] == [4, 8, 16, 32]
+    z = torch.randn(4, generators[0].latent_dim, generator=torch.Generator().manual_seed(0))
+    for generator in generators:
+        assert not generator.training and generator.alpha == 1.0
+        with torch.no_grad():
+            images = generator(z)
+        blocks = 32 // generator.resolution  # a stage below full size draws blocks of equal pixels
+        pooled = torch.nn.functional.avg_pool2d(images, blocks)
+        assert torch.allclose(torch.nn.functional.interpolate(pooled, scale_factor=blocks), images, atol=1e-5)
+    with pytest.raises(ReferenceError, match="keeps no stage snapshots"):
+        load_reference_stages("stylegan_32")
+
+
+def test_the_progressive_reference_keeps_the_layout_from_stage_to_stage():
+    """Notebook 05's central effect on the shipped long run: at every change of resolution the same z keeps its 4x4
+    layout (the ratio's whole 95% interval over 200 z below 0.5; an unrelated layout gives about 1), and the card's
+    ratios are what its stages give (recomputed with the recipe's z)."""
+    from medgan_nb.experiments import style_growth
+    from medgan_nb.experiments.references import RECIPES, layout_metrics
+
+    generators, card = load_reference_stages("progressive_32")
+    measured = layout_metrics(generators, RECIPES["progressive_32"])["layout_ratio"]
+    assert list(measured) == ["4->8", "8->16", "16->32"]
+    for change, (ratio, low, high) in measured.items():
+        assert high < 0.5, (change, ratio, low, high)
+        assert ratio == pytest.approx(card["metrics"]["layout_ratio"][change][0], abs=0.02), change
+    shuffled = style_growth.stage_records(generators, n_images=200, seed=5)
+    shuffled[1]["images"] = shuffled[1]["images"][torch.randperm(200, generator=torch.Generator().manual_seed(0))]
+    assert style_growth.layout_kept(shuffled[:2])[0]["ratio_low"] > 0.8  # the measure sees a layout that moved

@@ -9,6 +9,9 @@ recipe's task:
   per-class accuracy of an independent classifier trained on the real training images (the judge of notebook 04);
 * ``"unconditional"`` (notebook 02): the Fréchet distance to held-out phantoms before and after training, beside
   the real-vs-real floor;
+* ``"growth"`` (notebook 05, the progressive GAN): as ``"unconditional"``, and the generator at the end of every
+  stage is kept in the checkpoint, with how far each stage moved the last one's 4x4 layout (the ratio of
+  :func:`~medgan_nb.experiments.style_growth.layout_kept` and its interval);
 * ``"hair"`` (notebook 06): a CycleGAN trained on unpaired hairy and hair-free phantoms, scored on held-out
   lesions against their true hair-free rendering (PSNR and SSIM), beside doing nothing (the hairy input itself);
 * ``"tone"`` (notebook 06): a CycleGAN trained on unpaired light- and dark-skin phantoms, scored by whether the
@@ -41,11 +44,17 @@ from ..train import family_config
 from ..weights import reference_card, save_reference
 from .conditional import sample_classes
 from .families import FamilyRun, train_family
+from .style_growth import StageSnapshots, layout_kept, stage_generators, stage_records
 from .translation import (HAIR_BUILD, HAIR_CYCLE_WEIGHTS, mask_dice, paired_gain, render_hair_pairs,
                           render_skin_tone_pairs, restoration_scores)
 
 # name -> recipe. "data": load_dataset("phantom", ...) options; "build": build_family options (also what
 # load_reference builds); "train": train_family's steps, batch size, seed and TrainConfig overrides
+# notebook 05's two references: its cpu size and width, phantoms from another seed than the notebook's
+NOTEBOOK_05 = {"data": {"size": 32, "n": 3000, "prior": "ham10000", "seed": 1000},
+               "build": {"image_size": 32, "budget": "cpu", "width": 8},
+               "used_by": "notebooks/05_style_and_growth.ipynb, section 3b"}
+
 RECIPES: dict[str, dict[str, Any]] = {
     # notebook 04: the projection GAN with AC-GAN's auxiliary classifier, at the notebook's cpu size and width
     "projection_ac": {
@@ -66,16 +75,20 @@ RECIPES: dict[str, dict[str, Any]] = {
         "train": {"steps": 6000, "batch_size": 32, "seed": 0, "ema_decay": 0.999},
         "used_by": "notebooks/02_dcgan_skin_lesions.ipynb, section 6b",
     },
-    # notebook 05: StyleGAN and the progressive GAN at the notebook's cpu size and width (32 px, width 8), ten times
-    # the notebook's 400 steps; phantoms from another seed than the notebook's
-    **{f"{family}_32": {
-        "family": family,
-        "task": "unconditional",
-        "data": {"size": 32, "n": 3000, "prior": "ham10000", "seed": 1000},
-        "build": {"image_size": 32, "budget": "cpu", "width": 8},
-        "train": {"steps": 4000, "batch_size": 16, "seed": 0},
-        "used_by": "notebooks/05_style_and_growth.ipynb, section 3b",
-    } for family in ("stylegan", "progressive")},
+    # notebook 05: StyleGAN, ten times the notebook's 400 steps
+    "stylegan_32": {"family": "stylegan", "task": "unconditional", **NOTEBOOK_05,
+                    "train": {"steps": 4000, "batch_size": 16, "seed": 0}},
+    # notebook 05: the progressive GAN, 40 times the notebook's 400 steps (each
+    # fade-in 2,000 steps instead of 50) with the paper's EMA of G (decay 0.999); the generator at the end of every
+    # stage is kept, so the notebook can ask whether each stage kept the last one's layout
+    "progressive_32": {
+        "family": "progressive",
+        "task": "growth",
+        **NOTEBOOK_05,
+        "train": {"steps": 16000, "batch_size": 16, "seed": 0, "ema_decay": 0.999},
+        "layout": {"n_z": 200, "seed": 5},
+        "used_by": "notebooks/05_style_and_growth.ipynb, sections 3b and 9",
+    },
     # notebook 06: the attention-gated CycleGAN that removes hairs, at the notebook's cpu size and width; its
     # lesions are rendered from another seed than the notebook's, so the notebook scores it on lesions it never saw
     "cyclegan_hair": {
@@ -143,14 +156,32 @@ def _train_class(recipe: dict, progress: bool) -> tuple[FamilyRun, dict, str]:
     return run, metrics, line
 
 
-def _train_unconditional(recipe: dict, progress: bool) -> tuple[FamilyRun, dict, str]:
+def _train_unconditional(recipe: dict, progress: bool, **options) -> tuple[FamilyRun, dict, str]:
     """Train an unconditional recipe; return (the run, its distances before and after and the floor, the data line)."""
     train_set, heldout, line = _phantom_splits(recipe["data"], progress)
-    run = _train(recipe, train_set.images, progress, heldout=heldout.images)
+    run = _train(recipe, train_set.images, progress, heldout=heldout.images, **options)
     floor = frechet_distance(heldout.images, random_subset(train_set.images, len(heldout), seed=3))  # two real sets
     metrics = {"fd": float(run.fd), "fd_untrained": float(run.fd_untrained), "fd_real_vs_real": float(floor),
                "n_heldout": len(heldout)}
     return run, metrics, f"{line}, distances to its {len(heldout)} held-out images in the kit's default feature space"
+
+
+def layout_metrics(generators, recipe: dict) -> dict[str, Any]:
+    """Return the layout kept from stage to stage by a progressive run's stage generators, as the card records it."""
+    measure = recipe["layout"]
+    pairs = layout_kept(stage_records(generators, measure["n_z"], seed=measure["seed"]))
+    return {"layout_ratio": {f"{p['from']}->{p['to']}": [p["ratio"], p["ratio_low"], p["ratio_high"]] for p in pairs},
+            "layout_n_z": measure["n_z"], "layout_seed": measure["seed"]}
+
+
+def _train_growth(recipe: dict, progress: bool) -> tuple[FamilyRun, dict, str]:
+    """Train a progressive recipe keeping the generator at the end of every stage; return (the run, its distances
+    and the layout kept from stage to stage, the data line)."""
+    snapshots = StageSnapshots()
+    run, metrics, line = _train_unconditional(recipe, progress, callbacks=[snapshots])
+    run.extras["stages"] = snapshots.states
+    metrics.update(layout_metrics(stage_generators(run.generator, snapshots.states), recipe))
+    return run, metrics, f"{line}; the generator (EMA copy) kept at the end of every stage"
 
 
 def _train_hair(recipe: dict, progress: bool) -> tuple[FamilyRun, dict, str]:
@@ -208,7 +239,8 @@ def _train_tone(recipe: dict, progress: bool) -> tuple[FamilyRun, dict, str]:
 
 
 # a recipe's "task" -> how it is trained and measured
-TASKS = {"class": _train_class, "unconditional": _train_unconditional, "hair": _train_hair, "tone": _train_tone}
+TASKS = {"class": _train_class, "unconditional": _train_unconditional, "growth": _train_growth, "hair": _train_hair,
+         "tone": _train_tone}
 
 
 def build_reference(name: str, folder=None, progress: bool = True) -> dict[str, Any]:
@@ -231,7 +263,7 @@ def build_reference(name: str, folder=None, progress: bool = True) -> dict[str, 
                     f"({torch.get_num_threads()} threads), torch {torch.__version__}"),
         "reproduce": f"python -m medgan_nb.experiments.references {name}",
     }
-    save_reference(name, run.generator, card, folder)
+    save_reference(name, run.generator, card, folder, stages=run.extras.get("stages"))
     return reference_card(name, folder)
 
 

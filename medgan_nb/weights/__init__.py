@@ -8,7 +8,8 @@ settings, steps and seed, the metrics it reached, and the command that rebuilds 
 
 :func:`load_reference` checks the file's sha256 against its card before reading it, reads it with
 ``torch.load(weights_only=True)`` (no pickled code runs), builds the family from the card and loads the weights;
-a missing, altered or foreign file is a clear error naming the fix.
+a missing, altered or foreign file is a clear error naming the fix. A progressive reference also keeps its
+generator as it stood at the end of every stage of training; :func:`load_reference_stages` returns them.
 
 >>> generator, card = load_reference("projection_ac")  # doctest: +SKIP
 >>> card["metrics"]["judge_accuracy_mean"]  # doctest: +SKIP
@@ -68,8 +69,8 @@ def _rebuild_hint(name: str) -> str:
             f"`python -m medgan_nb.experiments.references {name}`")
 
 
-def read_reference(name: str, folder: str | Path | None = None) -> tuple[dict[str, Tensor], dict[str, Any]]:
-    """Return (the generator's float32 state dict, the model card) of reference ``name`` after checking its sha256."""
+def _read_checked(name: str, folder: str | Path | None) -> tuple[dict[str, Any], dict[str, Any], Path]:
+    """Return (the checkpoint's dict, the model card, its path) after checking the file's sha256 and format."""
     card = reference_card(name, folder)
     path = Path(folder or FOLDER) / card["file"]
     if not path.is_file():
@@ -86,8 +87,28 @@ def read_reference(name: str, folder: str | Path | None = None) -> tuple[dict[st
     if not isinstance(state, dict) or state.get("format") != REFERENCE_FORMAT or state.get("name") != name:
         raise ReferenceError(f"{path} is not the reference checkpoint {name!r} (format {REFERENCE_FORMAT}); "
                              f"{_rebuild_hint(name)}")
-    weights = {key: value.float() if value.is_floating_point() else value for key, value in state["generator"].items()}
-    return weights, card
+    return state, card, path
+
+
+def _float32(weights: dict[str, Tensor]) -> dict[str, Tensor]:
+    return {key: value.float() if value.is_floating_point() else value for key, value in weights.items()}
+
+
+def read_reference(name: str, folder: str | Path | None = None) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """Return (the generator's float32 state dict, the model card) of reference ``name`` after checking its sha256."""
+    state, card, _ = _read_checked(name, folder)
+    return _float32(state["generator"]), card
+
+
+def _built(name: str, card: dict[str, Any], weights: dict[str, Tensor]) -> nn.Module:
+    """Return the card's family built with its settings, holding ``weights`` (ReferenceError when they do not fit)."""
+    generator, _ = build_family(card["family"], **card["build"])
+    try:
+        generator.load_state_dict(weights)
+    except RuntimeError as exc:  # the file holds another model's weights
+        raise ReferenceError(f"the reference checkpoint {name!r} does not fit a {card['family']} generator built with "
+                             f"{card['build']}: {str(exc).splitlines()[0]}; {_rebuild_hint(name)}") from exc
+    return generator
 
 
 def load_reference(name: str, folder: str | Path | None = None) -> tuple[nn.Module, dict[str, Any]]:
@@ -97,15 +118,28 @@ def load_reference(name: str, folder: str | Path | None = None) -> tuple[nn.Modu
     reads the card and the file from elsewhere than the package (a rebuilt copy, a test's altered one).
     """
     weights, card = read_reference(name, folder)
-    generator, _ = build_family(card["family"], **card["build"])
-    try:
-        generator.load_state_dict(weights)
-    except RuntimeError as exc:  # the file holds another model's weights
-        raise ReferenceError(f"the reference checkpoint {name!r} does not fit a {card['family']} generator built with "
-                             f"{card['build']}: {str(exc).splitlines()[0]}; {_rebuild_hint(name)}") from exc
+    generator = _built(name, card, weights)
     if hasattr(generator, "set_stage"):  # a progressive generator: drawn at its full resolution, as it ended training
         generator.set_stage(card["build"]["image_size"], 1.0)
     return generator.eval(), card
+
+
+def load_reference_stages(name: str, folder: str | Path | None = None) -> tuple[list[nn.Module], dict[str, Any]]:
+    """Return (the generator at the end of every stage of a progressive reference's training, coarse to fine, its card).
+
+    Only a progressive reference keeps these snapshots (its card lists ``stages``); each generator is set to its
+    stage's resolution with the fade-in done (alpha = 1), in eval mode on the CPU.
+    """
+    state, card, path = _read_checked(name, folder)
+    if not state.get("stages"):
+        raise ReferenceError(f"the reference checkpoint {name!r} keeps no stage snapshots (only a progressive "
+                             f"reference built with them does); use load_reference({name!r}) for its final generator")
+    generators = []
+    for resolution in sorted(state["stages"], key=int):
+        generator = _built(name, card, _float32(state["stages"][resolution]))
+        generator.set_stage(int(resolution), 1.0)
+        generators.append(generator.eval())
+    return generators, card
 
 
 def reference_for_run(name: str, dataset: str, image_size: int, what: str = "generator", width: int | None = None
@@ -130,21 +164,29 @@ def reference_for_run(name: str, dataset: str, image_size: int, what: str = "gen
                              f"({card['trained'].split(' on ')[0]} on a CPU), sha256 checked")
 
 
-def save_reference(name: str, generator: nn.Module, card: dict[str, Any], folder: str | Path | None = None) -> Path:
+def save_reference(name: str, generator: nn.Module, card: dict[str, Any], folder: str | Path | None = None,
+                   stages: dict[int, dict[str, Tensor]] | None = None) -> Path:
     """Write ``generator``'s weights in half precision as reference ``name``, and its card with the file's sha256.
 
-    The checkpoint is written to a temporary file and renamed, and the card file is rewritten the same way, so an
-    interrupted build leaves the previous reference intact.
+    ``stages`` (a progressive run's :class:`~medgan_nb.experiments.style_growth.StageSnapshots` states, by
+    resolution) are stored beside it in half precision and listed in the card. The checkpoint is written to a
+    temporary file and renamed, and the card file is rewritten the same way, so an interrupted build leaves the
+    previous reference intact.
     """
     folder = Path(folder or FOLDER)
     path = folder / f"{name}.pt"
-    half = {key: value.detach().cpu().half() if value.is_floating_point() else value.detach().cpu()
-            for key, value in generator.state_dict().items()}
-    atomic_write(path, lambda temporary: torch.save({"format": REFERENCE_FORMAT, "name": name, "generator": half},
-                                                    temporary))
+
+    def half(weights: dict[str, Tensor]) -> dict[str, Tensor]:
+        return {key: value.detach().cpu().half() if value.is_floating_point() else value.detach().cpu()
+                for key, value in weights.items()}
+
+    content = {"format": REFERENCE_FORMAT, "name": name, "generator": half(generator.state_dict())}
+    if stages:
+        content["stages"] = {str(resolution): half(weights) for resolution, weights in sorted(stages.items())}
+        card = {**card, "stages": sorted(int(resolution) for resolution in stages)}
+    atomic_write(path, lambda temporary: torch.save(content, temporary))
     cards = reference_cards(folder)
     cards[name] = {**card, "file": path.name, "sha256": file_sha256(path), "bytes": path.stat().st_size}
     text = json.dumps(cards, indent=2, sort_keys=True) + "\n"
     atomic_write(folder / CARDS_FILE.name, lambda temporary: temporary.write_text(text))
     return path
-

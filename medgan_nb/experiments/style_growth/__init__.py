@@ -92,6 +92,9 @@ from .growth import (  # noqa: F401
     plot_schedule,
     StageRecorder,
     layout_kept,
+    StageSnapshots,
+    stage_generators,
+    stage_records,
     layout_verdict,
     plot_stage_samples,
 )

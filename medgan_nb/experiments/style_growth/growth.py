@@ -11,6 +11,7 @@ stage changes the layout was kept.
 """
 from __future__ import annotations
 
+from copy import deepcopy
 from typing import Any, Sequence
 
 import matplotlib.pyplot as plt
@@ -95,33 +96,93 @@ class StageRecorder:
         return [last[r] for r in sorted(last)]
 
 
-def layout_kept(records: Sequence[dict[str, Any]], size: int = 4) -> list[dict[str, Any]]:
-    """Return, per pair of consecutive stage records, the RMS difference of size x size average-pooled images.
+class StageSnapshots:
+    """A train_gan callback keeping the weights of the generator one samples (the EMA copy when the run keeps one)
+    as they stand at the end of every stage of a progressive run, in ``states[resolution]``.
 
-    ``same_z``: each z against itself at the next stage (the layout drifts); ``other_z``: against the
-    other z's at the next stage (how different two layouts are). same_z well below other_z means the
-    next stage kept the layout of the previous one.
+    With them a finished run can be drawn again at every stage it passed, from any number of z: load a state into a
+    generator of the same build and ``set_stage(resolution, 1.0)`` (:func:`stage_records` does both).
     """
+
+    def __init__(self) -> None:
+        self.states: dict[int, dict[str, torch.Tensor]] = {}
+
+    def __call__(self, step: int, state) -> None:
+        source = state.ema_generator if state.ema_generator is not None else state.generator
+        # overwritten every step, so each resolution keeps its last step's weights (a small model: cheap copies)
+        self.states[state.generator.resolution] = {k: v.detach().clone() for k, v in source.state_dict().items()}
+
+
+def stage_generators(generator: nn.Module, states: dict[int, dict[str, torch.Tensor]]) -> list[nn.Module]:
+    """Return copies of a progressive ``generator`` holding each stage's weights (:class:`StageSnapshots`), set to
+    that stage, coarse to fine, in eval mode."""
+    generators = []
+    for resolution in sorted(states):
+        copy = deepcopy(generator)
+        copy.load_state_dict(states[resolution])
+        copy.set_stage(resolution, 1.0)
+        generators.append(copy.eval())
+    return generators
+
+
+def stage_records(generators: Sequence[nn.Module], n_images: int, seed: int = 0) -> list[dict[str, Any]]:
+    """Return one record per stage generator (coarse to fine, each set to its stage): the samples of the same z."""
+    if not generators:
+        raise ValueError("no stage generators to draw; pass the generators of a progressive run's stages")
+    z = torch.randn(n_images, generators[0].latent_dim, generator=torch.Generator().manual_seed(seed))
+    return [{"step": None, "resolution": g.resolution, "alpha": g.alpha, "images": sample_images(g, z)}
+            for g in generators]
+
+
+def layout_kept(records: Sequence[dict[str, Any]], size: int = 4, level: float = 0.95, n_boot: int = 1000,
+                seed: int = 0) -> list[dict[str, Any]]:
+    """Return, per pair of consecutive stage records, how far the size x size layout of each z moved, with an interval.
+
+    Each record's images are average-pooled to ``size`` x ``size``. ``same_z``: the mean RMS change of each z
+    against itself at the next stage (the layout drifts); ``other_z``: the mean RMS difference against the other
+    z's at the next stage (how different two layouts are). ``ratio`` = same_z / other_z is 0 when every z kept its
+    layout and about 1 when the next stage drew layouts unrelated to the last; ``ratio_low``/``ratio_high`` are its
+    percentile bootstrap interval at ``level`` over the z (resampled with replacement, ``scipy.stats.bootstrap``).
+    """
+    from scipy.stats import bootstrap
+
     pairs = []
     for before, after in zip(records, records[1:]):
         coarse_before = nn.functional.adaptive_avg_pool2d(before["images"].float(), size)
         coarse_after = nn.functional.adaptive_avg_pool2d(after["images"].float(), size)
         distances = torch.cdist(coarse_before.flatten(1), coarse_after.flatten(1)) / coarse_before[0].numel() ** 0.5
-        same = distances.diagonal()
-        other = distances[~torch.eye(len(distances), dtype=torch.bool)]
-        pairs.append({"from": before["resolution"], "to": after["resolution"],
-                      "same_z": float(same.mean()), "other_z": float(other.mean())})
+        n = len(distances)
+        if n < 2:
+            raise ValueError(f"layout_kept needs at least 2 z per record to compare a z with the others, got {n}")
+        same = distances.diagonal().numpy()
+        other = ((distances.sum(1) - distances.diagonal()) / (n - 1)).numpy()  # each z against the other z's
+        ratio = float(same.mean() / other.mean())
+        interval = bootstrap((same, other), lambda s, o: s.mean() / o.mean(), paired=True, vectorized=False,
+                             n_resamples=n_boot, confidence_level=level, method="percentile",
+                             random_state=np.random.default_rng(seed)).confidence_interval
+        pairs.append({"from": before["resolution"], "to": after["resolution"], "same_z": float(same.mean()),
+                      "other_z": float(other.mean()), "ratio": ratio, "ratio_low": float(interval.low),
+                      "ratio_high": float(interval.high), "n_z": n})
     return pairs
 
 
 def layout_verdict(pairs: Sequence[dict[str, Any]], bar: float = 0.5) -> str:
-    """Return a printed line: at which stage changes the layout (same z) moved less than ``bar`` x the other-z distance."""
-    ratios = {f"{p['from']}->{p['to']} px": p["same_z"] / max(p["other_z"], 1e-12) for p in pairs}
-    kept = [change for change, ratio in ratios.items() if ratio < bar]
-    moved = [change for change, ratio in ratios.items() if ratio >= bar]
-    listed = ", ".join(f"{change} {ratio:.2f}" for change, ratio in ratios.items())
-    return (f"same-z change / other-z difference of the 4x4 layout: {listed}; layout kept (< {bar:g}): "
-            f"{', '.join(kept) or 'none'}" + (f"; layout changed: {', '.join(moved)}" if moved else ""))
+    """Return a printed line: per stage change, whether the layout was kept, partly kept or redrawn, by its interval.
+
+    kept: the whole interval of the ratio lies below ``bar``; partly kept: it lies below 1 (the layouts are
+    related) but not wholly below ``bar``; redrawn: the interval reaches 1 (no sign of the last stage's layout).
+    """
+    groups: dict[str, list[str]] = {"kept": [], "partly kept": [], "redrawn": []}
+    listed = []
+    for p in pairs:
+        change = f"{p['from']}->{p['to']} px"
+        listed.append(f"{change} {p['ratio']:.2f} [{p['ratio_low']:.2f}, {p['ratio_high']:.2f}]")
+        kind = "kept" if p["ratio_high"] < bar else "partly kept" if p["ratio_high"] < 1.0 else "redrawn"
+        groups[kind].append(change)
+    return (f"same-z change / other-z difference of the 4x4 layout (0 = kept, 1 = unrelated; 95% interval over "
+            f"{pairs[0]['n_z'] if pairs else 0} z): {'; '.join(listed)}. Layout kept (< {bar:g}): "
+            f"{', '.join(groups['kept']) or 'none'}; partly kept (below 1): {', '.join(groups['partly kept']) or 'none'}; "
+            f"redrawn: {', '.join(groups['redrawn']) or 'none'}")
 
 
 def plot_stage_samples(records: Sequence[dict[str, Any]], title: str):
@@ -134,8 +195,9 @@ def plot_stage_samples(records: Sequence[dict[str, Any]], title: str):
         ax.imshow(image_grid(record["images"], nrow=n_show))
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_ylabel(f"step {record['step']}\n{record['resolution']} px, a={record['alpha']:.2f}",
-                      rotation=0, ha="right", va="center", fontsize=8)
+        label = (f"step {record['step']}\n{record['resolution']} px, a={record['alpha']:.2f}" if record["step"] is not None
+                 else f"end of the\n{record['resolution']} px stage")  # a stage snapshot (stage_records)
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
     fig.suptitle(f"{title}\n(rows: training step, resolution, fade-in alpha a; columns: fixed z)", fontsize=10)
     viz.finish(fig)
     return fig
