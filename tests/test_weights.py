@@ -292,6 +292,10 @@ def test_every_task_builds_a_tiny_copy_of_its_recipe_into_a_loadable_checkpoint(
     generator, _ = load_reference(f"tiny_{name}", tmp_path)
     assert not generator.training
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cards.json", f"tiny_{name}.pt"]
+    if recipe["task"] == "growth":  # the progressive recipe keeps every stage and measures its layout
+        stages, _ = load_reference_stages(f"tiny_{name}", tmp_path)
+        assert card["stages"] == [g.resolution for g in stages] == [4, 8, 16, 32]
+        assert set(card["metrics"]["layout_ratio"]) == {"4->8", "8->16", "16->32"}  # the card file sorts its keys
 
 
 def test_the_progressive_reference_keeps_its_generator_at_the_end_of_every_stage():

@@ -6,8 +6,11 @@ fade-in :math:`\alpha` of a progressive schedule step by step;
 :math:`z` with :math:`(r, \alpha)` at every stage change and every few steps, and
 :func:`plot_stage_samples` draws them. :func:`layout_kept` compares the samples
 average-pooled to :math:`4\times4` from stage to stage (the same :math:`z` against
-itself and against the other :math:`z`), and :func:`layout_verdict` says at which
-stage changes the layout was kept.
+itself and against the other :math:`z`), with a bootstrap interval over the
+:math:`z`, and :func:`layout_verdict` says at which stage changes the layout was
+kept, partly kept or redrawn. :class:`StageSnapshots` keeps a run's generator at
+the end of every stage, so a finished (or shipped) run can be asked the same
+question from many :math:`z` (:func:`stage_generators`, :func:`stage_records`).
 """
 from __future__ import annotations
 
@@ -198,6 +201,8 @@ def plot_stage_samples(records: Sequence[dict[str, Any]], title: str):
         label = (f"step {record['step']}\n{record['resolution']} px, a={record['alpha']:.2f}" if record["step"] is not None
                  else f"end of the\n{record['resolution']} px stage")  # a stage snapshot (stage_records)
         ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
-    fig.suptitle(f"{title}\n(rows: training step, resolution, fade-in alpha a; columns: fixed z)", fontsize=10)
+    rows = ("training step, resolution, fade-in alpha a" if records[0]["step"] is not None
+            else "the generator at the end of each stage")
+    fig.suptitle(f"{title}\n(rows: {rows}; columns: fixed z)", fontsize=10)
     viz.finish(fig)
     return fig
