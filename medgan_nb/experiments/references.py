@@ -31,7 +31,6 @@ import platform
 import time
 from typing import Any
 
-import numpy as np
 import torch
 
 from ..data import load_dataset, random_subset
@@ -39,6 +38,7 @@ from ..metrics import classifier as clf
 from ..metrics.fid import frechet_distance
 from ..metrics.uncertainty import mean_se
 from ..models import build_family
+from ..models.progressive import progressive_schedule
 from ..models.translation import cycle_loss, translate_a_to_b, unpaired_pairs
 from ..train import family_config
 from ..weights import reference_card, save_reference
@@ -78,14 +78,16 @@ RECIPES: dict[str, dict[str, Any]] = {
     # notebook 05: StyleGAN, ten times the notebook's 400 steps
     "stylegan_32": {"family": "stylegan", "task": "unconditional", **NOTEBOOK_05,
                     "train": {"steps": 4000, "batch_size": 16, "seed": 0}},
-    # notebook 05: the progressive GAN, 40 times the notebook's 400 steps (each
-    # fade-in 2,000 steps instead of 50) with the paper's EMA of G (decay 0.999); the generator at the end of every
-    # stage is kept, so the notebook can ask whether each stage kept the last one's layout
+    # notebook 05: the progressive GAN, 40 times the notebook's 400 steps, sampled through the paper's EMA of G
+    # (decay 0.999), every new block faded in over its whole stage (4,000 steps, against 50 in the notebook's run);
+    # the generator at the end of every stage is kept, so the notebook can ask whether each stage kept the last
+    # one's layout
     "progressive_32": {
         "family": "progressive",
         "task": "growth",
         **NOTEBOOK_05,
-        "train": {"steps": 16000, "batch_size": 16, "seed": 0, "ema_decay": 0.999},
+        "train": {"steps": 16000, "batch_size": 16, "seed": 0, "ema_decay": 0.999,
+                  "schedule": progressive_schedule(32, fade_fraction=1.0)},
         "layout": {"n_z": 200, "seed": 5},
         "used_by": "notebooks/05_style_and_growth.ipynb, sections 3b and 9",
     },
@@ -257,7 +259,7 @@ def build_reference(name: str, folder=None, progress: bool = True) -> dict[str, 
         "settings": {key: value for key, value in family_config(recipe["family"], size, steps=steps,
                                                                 batch_size=batch_size, seed=seed, **train).as_dict().items()
                      if key in ("loss", "lr_g", "lr_d", "betas", "n_critic", "ema_decay", "class_weight", "batch_size",
-                               "generator_loss")},
+                               "generator_loss", "schedule")},
         "steps": steps, "seed": seed, "metrics": metrics, "used_by": recipe["used_by"],
         "trained": (f"{time.perf_counter() - started:.0f} s on {platform.machine()} CPU "
                     f"({torch.get_num_threads()} threads), torch {torch.__version__}"),

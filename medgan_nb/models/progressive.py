@@ -60,6 +60,7 @@ during a run, the builder, and last the argument check.
 from __future__ import annotations
 
 import math
+from copy import deepcopy
 
 import torch
 import torch.nn.functional as F
@@ -320,6 +321,18 @@ def progressive_schedule(image_size: int, fade_fraction: float = 0.5):
     schedule.stage_at = stage_at
     schedule.__qualname__ = f"progressive_schedule({image_size}, fade_fraction={fade_fraction})"
     return schedule
+
+
+def stage_generators(generator: ProgressiveGenerator, states: dict[int, dict[str, Tensor]]) -> list[ProgressiveGenerator]:
+    """Return copies of ``generator`` holding each stage's weights (``states[resolution]``, e.g. a run's stage
+    snapshots), each set to its stage with the fade-in done (alpha = 1), coarse to fine, in eval mode."""
+    generators = []
+    for resolution in sorted(states):
+        stage = deepcopy(generator)
+        stage.load_state_dict(states[resolution])
+        stage.set_stage(int(resolution), 1.0)
+        generators.append(stage.eval())
+    return generators
 
 
 def build_progressive(image_size: int = 32, width: int = 16, latent_dim: int = 128,

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from ..models import build_family
+from ..models.progressive import stage_generators
 from ..runtime import atomic_write
 
 Tensor = torch.Tensor
@@ -130,15 +131,16 @@ def load_reference_stages(name: str, folder: str | Path | None = None) -> tuple[
     Only a progressive reference keeps these snapshots (its card lists ``stages``); each generator is set to its
     stage's resolution with the fade-in done (alpha = 1), in eval mode on the CPU.
     """
-    state, card, path = _read_checked(name, folder)
+    state, card, _ = _read_checked(name, folder)
     if not state.get("stages"):
         raise ReferenceError(f"the reference checkpoint {name!r} keeps no stage snapshots (only a progressive "
                              f"reference built with them does); use load_reference({name!r}) for its final generator")
-    generators = []
-    for resolution in sorted(state["stages"], key=int):
-        generator = _built(name, card, _float32(state["stages"][resolution]))
-        generator.set_stage(int(resolution), 1.0)
-        generators.append(generator.eval())
+    generator = _built(name, card, _float32(state["generator"]))
+    try:
+        generators = stage_generators(generator, {int(r): _float32(w) for r, w in state["stages"].items()})
+    except RuntimeError as exc:  # a stage holds another model's weights
+        raise ReferenceError(f"a stage of the reference checkpoint {name!r} does not fit a {card['family']} generator "
+                             f"built with {card['build']}: {str(exc).splitlines()[0]}; {_rebuild_hint(name)}") from exc
     return generators, card
 
 

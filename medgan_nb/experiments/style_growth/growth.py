@@ -14,7 +14,6 @@ question from many :math:`z` (:func:`stage_generators`, :func:`stage_records`).
 """
 from __future__ import annotations
 
-from copy import deepcopy
 from typing import Any, Sequence
 
 import matplotlib.pyplot as plt
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ...models.progressive import stage_generators  # noqa: F401  (re-exported: notebook 05's stage tools)
 from ...models.sampling import sample_images
 from ... import viz
 from ...viz import image_grid
@@ -114,18 +114,6 @@ class StageSnapshots:
         source = state.ema_generator if state.ema_generator is not None else state.generator
         # overwritten every step, so each resolution keeps its last step's weights (a small model: cheap copies)
         self.states[state.generator.resolution] = {k: v.detach().clone() for k, v in source.state_dict().items()}
-
-
-def stage_generators(generator: nn.Module, states: dict[int, dict[str, torch.Tensor]]) -> list[nn.Module]:
-    """Return copies of a progressive ``generator`` holding each stage's weights (:class:`StageSnapshots`), set to
-    that stage, coarse to fine, in eval mode."""
-    generators = []
-    for resolution in sorted(states):
-        copy = deepcopy(generator)
-        copy.load_state_dict(states[resolution])
-        copy.set_stage(resolution, 1.0)
-        generators.append(copy.eval())
-    return generators
 
 
 def stage_records(generators: Sequence[nn.Module], n_images: int, seed: int = 0) -> list[dict[str, Any]]:
