@@ -104,7 +104,8 @@ class StageSnapshots:
     as they stand at the end of every stage of a progressive run, in ``states[resolution]``.
 
     With them a finished run can be drawn again at every stage it passed, from any number of z: load a state into a
-    generator of the same build and ``set_stage(resolution, 1.0)`` (:func:`stage_records` does both).
+    generator of the same build and ``set_stage(resolution, 1.0)`` (:func:`stage_generators` does both;
+    :func:`stage_records` draws them).
     """
 
     def __init__(self) -> None:
