@@ -195,3 +195,14 @@ def test_ham10000_records_load_and_a_table_without_the_needed_columns_is_a_clear
         load_ham10000_records(tmp_path / "nothing.csv")
     with pytest.raises(ValueError, match=r"lacks the column\(s\) \['dx'\]"):
         check_record_columns(pd.DataFrame({"age": [1], "sex": ["m"], "localization": ["x"]}), "my table")
+
+
+def test_the_fairness_verdict_says_its_intervals_leave_out_the_spread_between_training_runs():
+    from medgan_nb.experiments.responsible import fairness_verdict
+
+    audit = {"generated_share": {"light": 0.9, "dark": 0.1}, "coverage_distance": {"light": 0.05, "dark": 0.09},
+             "synthetic_accuracy": {"light": 0.5, "dark": 0.4}, "n_heldout": {"light": 200, "dark": 60}, "num_classes": 7}
+    after = {**audit, "generated_share": {"light": 0.5, "dark": 0.5}, "synthetic_accuracy": {"light": 0.5, "dark": 0.9}}
+    verdict = fairness_verdict(audit, after)
+    assert "dark skin, 60 held-out images" in verdict and "accuracy clearly higher after" in verdict
+    assert "not the spread between two training runs of the same GAN" in verdict

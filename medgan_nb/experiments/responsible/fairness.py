@@ -118,6 +118,8 @@ def fairness_verdict(before: dict, after: dict) -> str:
         level = "above chance" if above_chance(b, chance, n) else f"not clearly above chance ({chance:.2f})"
         lines.append(f"  {group} skin, {n} held-out images: synthetic-trained accuracy {a:.3f} ± {2 * se_a:.3f} before, "
                      f"{b:.3f} ± {2 * se_b:.3f} after ({level}): {change}")
+    lines.append(f"  (one training run before and one after: each ± covers the draw of held-out images, not the spread "
+                 f"between two training runs of the same GAN, which this audit does not measure)")
     return "\n".join(lines)
 
 
