@@ -70,8 +70,8 @@ def _rebuild_hint(name: str) -> str:
             f"`python -m medgan_nb.experiments.references {name}`")
 
 
-def _read_checked(name: str, folder: str | Path | None) -> tuple[dict[str, Any], dict[str, Any], Path]:
-    """Return (the checkpoint's dict, the model card, its path) after checking the file's sha256 and format."""
+def _read_checked(name: str, folder: str | Path | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return (the checkpoint's dict, the model card) after checking the file's sha256 and format."""
     card = reference_card(name, folder)
     path = Path(folder or FOLDER) / card["file"]
     if not path.is_file():
@@ -88,7 +88,7 @@ def _read_checked(name: str, folder: str | Path | None) -> tuple[dict[str, Any],
     if not isinstance(state, dict) or state.get("format") != REFERENCE_FORMAT or state.get("name") != name:
         raise ReferenceError(f"{path} is not the reference checkpoint {name!r} (format {REFERENCE_FORMAT}); "
                              f"{_rebuild_hint(name)}")
-    return state, card, path
+    return state, card
 
 
 def _float32(weights: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -97,8 +97,14 @@ def _float32(weights: dict[str, Tensor]) -> dict[str, Tensor]:
 
 def read_reference(name: str, folder: str | Path | None = None) -> tuple[dict[str, Tensor], dict[str, Any]]:
     """Return (the generator's float32 state dict, the model card) of reference ``name`` after checking its sha256."""
-    state, card, _ = _read_checked(name, folder)
+    state, card = _read_checked(name, folder)
     return _float32(state["generator"]), card
+
+
+def _does_not_fit(name: str, card: dict[str, Any], exc: RuntimeError, what: str) -> ReferenceError:
+    """Return the error for weights of reference ``name`` that load_state_dict refused (``what``: "" or "a stage of ")."""
+    return ReferenceError(f"{what}the reference checkpoint {name!r} does not fit a {card['family']} generator built "
+                          f"with {card['build']}: {str(exc).splitlines()[0]}; {_rebuild_hint(name)}")
 
 
 def _built(name: str, card: dict[str, Any], weights: dict[str, Tensor]) -> nn.Module:
@@ -107,8 +113,7 @@ def _built(name: str, card: dict[str, Any], weights: dict[str, Tensor]) -> nn.Mo
     try:
         generator.load_state_dict(weights)
     except RuntimeError as exc:  # the file holds another model's weights
-        raise ReferenceError(f"the reference checkpoint {name!r} does not fit a {card['family']} generator built with "
-                             f"{card['build']}: {str(exc).splitlines()[0]}; {_rebuild_hint(name)}") from exc
+        raise _does_not_fit(name, card, exc, "") from exc
     return generator
 
 
@@ -131,16 +136,15 @@ def load_reference_stages(name: str, folder: str | Path | None = None) -> tuple[
     Only a progressive reference keeps these snapshots (its card lists ``stages``); each generator is set to its
     stage's resolution with the fade-in done (alpha = 1), in eval mode on the CPU.
     """
-    state, card, _ = _read_checked(name, folder)
+    state, card = _read_checked(name, folder)
     if not state.get("stages"):
         raise ReferenceError(f"the reference checkpoint {name!r} keeps no stage snapshots (only a progressive "
                              f"reference built with them does); use load_reference({name!r}) for its final generator")
-    generator = _built(name, card, _float32(state["generator"]))
+    template, _ = build_family(card["family"], **card["build"])  # each stage gets its own weights
     try:
-        generators = stage_generators(generator, {int(r): _float32(w) for r, w in state["stages"].items()})
+        generators = stage_generators(template, {int(r): _float32(w) for r, w in state["stages"].items()})
     except RuntimeError as exc:  # a stage holds another model's weights
-        raise ReferenceError(f"a stage of the reference checkpoint {name!r} does not fit a {card['family']} generator "
-                             f"built with {card['build']}: {str(exc).splitlines()[0]}; {_rebuild_hint(name)}") from exc
+        raise _does_not_fit(name, card, exc, "a stage of ") from exc
     return generators, card
 
 
