@@ -35,7 +35,7 @@ TINY_COUNTS = {
     "05_style_and_growth": {"steps": 4, "batch_size": 4, "n_images": 300, "n_eval": 60, "noise_draws": 4},
     "08_responsible_synthetic_data": {"steps": 4, "batch_size": 4, "n_images": 700, "n_eval": 60, "privacy_steps": 4,
                                       "train_sizes": [16, 64], "epsilons": [1.0], "dp_steps": 4, "dp_images": 64,
-                                      "n_records": 300, "ctgan_epochs": 1},
+                                      "n_records": 300, "ctgan_epochs": 1, "n_samples": 100},
     # three of its seven families: one unconditional, one label- and one mask-conditioned, the three ways the
     # evaluation samples a family; every family's gpu width and settings also run in notebooks 02-06 above
     "07_evaluation": {"steps": 2, "batch_size": 4, "n_images": 300, "n_eval": 40, "n_utility": 60, "n_boot": 10, "n_frd": 4,

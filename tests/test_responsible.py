@@ -65,6 +65,12 @@ def test_skewed_and_rebalanced_sets_have_the_asked_proportions():
     assert abs((groups[skewed] == "dark").mean() - 0.05) < 0.005
     balanced = rebalanced_indices(groups[skewed], seed=0)
     assert abs((groups[skewed][balanced] == "dark").mean() - 0.5) < 1e-9
+    light = np.flatnonzero(groups[skewed] == "light")
+    assert set(light) <= set(balanced) and (groups[skewed][balanced] == "light").sum() == len(light)  # all, once
+    moderate = rebalanced_indices(groups[skewed], seed=0, dark_share=0.2)
+    assert abs((groups[skewed][moderate] == "dark").mean() - 0.2) < 0.005
+    with pytest.raises(ValueError, match="dark_share must lie strictly between 0 and 1, got 1.0, e.g. 0.5"):
+        rebalanced_indices(groups[skewed], dark_share=1.0)
 
 
 def test_a_skin_tone_group_absent_from_the_data_is_a_clear_error():
@@ -197,12 +203,86 @@ def test_ham10000_records_load_and_a_table_without_the_needed_columns_is_a_clear
         check_record_columns(pd.DataFrame({"age": [1], "sex": ["m"], "localization": ["x"]}), "my table")
 
 
-def test_the_fairness_verdict_says_its_intervals_leave_out_the_spread_between_training_runs():
+def _audit(recognised: dict, n_generated: dict, share: dict | None = None) -> dict:
+    return {"generated_share": share or {"light": 0.9, "dark": 0.1}, "coverage_distance": {"light": 0.05, "dark": 0.09},
+            "recognised": recognised, "n_generated": n_generated, "n_heldout": {"light": 200, "dark": 60},
+            "num_classes": 7}
+
+
+def test_the_fairness_verdict_calls_a_change_only_beyond_two_standard_errors():
     from medgan_nb.experiments.responsible import fairness_verdict
 
-    audit = {"generated_share": {"light": 0.9, "dark": 0.1}, "coverage_distance": {"light": 0.05, "dark": 0.09},
-             "synthetic_accuracy": {"light": 0.5, "dark": 0.4}, "n_heldout": {"light": 200, "dark": 60}, "num_classes": 7}
-    after = {**audit, "generated_share": {"light": 0.5, "dark": 0.5}, "synthetic_accuracy": {"light": 0.5, "dark": 0.9}}
-    verdict = fairness_verdict(audit, after)
-    assert "dark skin, 60 held-out images" in verdict and "accuracy clearly higher after" in verdict
+    skewed = _audit({"light": 0.7, "dark": 0.6}, {"light": 940, "dark": 60})
+    verdict = fairness_verdict({"skewed": skewed,
+                                "resampled": _audit({"light": 0.5, "dark": 0.3}, {"light": 500, "dark": 500},
+                                                    {"light": 0.5, "dark": 0.5}),
+                                "selected": _audit({"light": 0.69, "dark": 0.55}, {"light": 500, "dark": 500},
+                                                   {"light": 0.5, "dark": 0.5})}, target_share=0.5)
+    resampled, selected = verdict.splitlines()[1:3]
+    assert "dark share 0.100 -> 0.500 (reached the target)" in resampled
+    assert "dark skin recognised 0.60 ± 0.13 -> 0.30 ± 0.04 (clearly lower)" in resampled
+    assert "light skin recognised 0.70 ± 0.03 -> 0.50 ± 0.04 (clearly lower)" in resampled
+    assert "dark skin recognised 0.60 ± 0.13 -> 0.55 ± 0.04 (no clear difference at this budget)" in selected
     assert "not the spread between two training runs of the same GAN" in verdict
+    # a target far from the share reached, and a group with no sample
+    short = fairness_verdict({"skewed": skewed, "selected": _audit({"light": 0.7, "dark": float("nan")},
+                                                                   {"light": 1000, "dark": 0})}, target_share=0.5)
+    assert "(short of the target)" in short and "dark skin: no sample of this group to judge" in short
+
+
+def test_summarised_runs_carry_their_spread_into_the_verdict():
+    from medgan_nb.experiments.responsible import fairness_verdict, summarise_runs
+
+    runs = [_audit({"light": 0.7, "dark": d}, {"light": 940, "dark": 60}) for d in (0.5, 0.6, 0.7)]
+    summary = summarise_runs(runs)
+    assert summary["recognised"]["dark"] == pytest.approx(0.6) and summary["runs"] == 3
+    assert summary["se"]["recognised"]["dark"] == pytest.approx(0.1 / math.sqrt(3))
+    assert summary["n_generated"]["dark"] == 180
+    verdict = fairness_verdict({"skewed": summary, "selected": summarise_runs(
+        [_audit({"light": 0.7, "dark": d}, {"light": 500, "dark": 500}) for d in (0.45, 0.55, 0.65)])}, 0.5)
+    assert verdict.startswith("verdict (3 training runs per arm") and "no clear difference" in verdict
+    assert "not the spread" not in verdict  # the ± is across runs now
+    agreeing = summarise_runs([_audit({"light": 0.7, "dark": 0.0}, {"light": 940, "dark": 60})] * 3)
+    assert agreeing["se"]["recognised"]["dark"] == 0.0  # runs that agree exactly: the sampling error is 0 too
+    close = summarise_runs([_audit({"light": 0.7, "dark": 0.1}, {"light": 940, "dark": 60})] * 3)
+    assert close["se"]["recognised"]["dark"] == pytest.approx(math.sqrt(0.1 * 0.9 / 180))  # not 0: the samples'
+    with pytest.raises(ValueError, match="at least 2 runs, got 1"):
+        summarise_runs(runs[:1])
+
+
+class _OneTone(torch.nn.Module):
+    """A conditional 'generator' that draws a phantom of the asked class, dark-skinned for every fifth z."""
+
+    latent_dim, num_classes = 4, 7
+
+    def __init__(self):
+        super().__init__()
+        self.light, self.light_labels = phantoms(70, (1, 2), seed=31)
+        self.dark, self.dark_labels = phantoms(70, (5, 6), seed=31)
+
+    def forward(self, z, labels):
+        dark = (z[:, 0] > 0.84).tolist()  # P(N(0, 1) > 0.84) = 0.2
+        pick = [int(torch.nonzero((self.dark_labels if d else self.light_labels) == y)[0]) for d, y in
+                zip(dark, labels.tolist())]
+        return torch.stack([(self.dark if d else self.light)[i] for d, i in zip(dark, pick)])
+
+
+def test_selection_by_tone_keeps_the_asked_share_and_each_samples_label():
+    from medgan_nb.experiments.responsible import draw_labelled
+
+    generator = _OneTone()
+    labels_present = torch.isin(torch.arange(7), generator.dark_labels) & torch.isin(torch.arange(7),
+                                                                                     generator.light_labels)
+    probabilities = labels_present.float()
+    plain = draw_labelled(generator, 100, probabilities, seed=0)
+    assert 0.1 < (plain["groups"] == "dark").mean() < 0.32 and plain["drawn"] == 100
+    chosen = draw_labelled(generator, 100, probabilities, dark_share=0.5, seed=0)
+    assert chosen["filled"] and (chosen["groups"] == "dark").sum() == 50 and len(chosen["labels"]) == 100
+    assert chosen["drawn"] >= 200  # a fifth are dark: at least 250 draws for 50, in batches of 100
+    assert set(chosen["labels"].tolist()) <= set(torch.nonzero(labels_present).flatten().tolist())
+    few = draw_labelled(generator, 100, probabilities, dark_share=0.9, seed=0, max_rounds=2)
+    assert not few["filled"] and (few["groups"] == "dark").sum() < 90
+    with pytest.raises(ValueError, match=r"dark_share must lie in \[0, 1\], got 2"):
+        draw_labelled(generator, 10, probabilities, dark_share=2)
+
+

@@ -29,12 +29,14 @@ from __future__ import annotations
 import argparse
 import platform
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import torch
 
 from ..data import load_dataset, random_subset
 from ..metrics import classifier as clf
+from ..metrics.fairness import group_of_type
 from ..metrics.fid import frechet_distance
 from ..metrics.uncertainty import mean_se
 from ..models import build_family
@@ -42,6 +44,7 @@ from ..models.progressive import progressive_schedule
 from ..models.translation import cycle_loss, translate_a_to_b, unpaired_pairs
 from ..train import family_config
 from ..weights import reference_card, save_reference
+from . import responsible
 from .conditional import sample_classes
 from .families import FamilyRun, train_family
 from .style_growth import StageSnapshots, layout_kept, stage_generators, stage_records
@@ -112,6 +115,72 @@ RECIPES: dict[str, dict[str, Any]] = {
         "used_by": "notebooks/06_masks_and_translation.ipynb, section 9",
     },
 }
+
+# notebook 08: three long runs of each trained arm of its fairness lesson (the GAN of the light-skin-heavy set, the GAN
+# of that set resampled to equal groups), at the notebook's cpu size and width; phantoms from another seed than the
+# notebook's, with its default uniform class prior. Several runs per arm, so the notebook's verdict covers the spread
+# between training runs.
+NOTEBOOK_08 = {"family": "projection", "task": "fairness",
+               "data": {"size": 32, "n": 3000, "prior": "uniform", "seed": 1000, "dark_share": 0.05,
+                        "target_share": 0.5, "n_samples": 1000},
+               "build": {"image_size": 32, "budget": "cpu", "width": 16, "num_classes": 7, "class_head": True},
+               "judge": {"epochs": 8, "seed": 7},
+               "used_by": "notebooks/08_responsible_synthetic_data.ipynb, section 4b"}
+for _arm in ("skewed", "resampled"):
+    for _seed, _name in enumerate(responsible.reference_names(_arm)):
+        RECIPES[_name] = {**NOTEBOOK_08, "arm": _arm,
+                          "train": {"steps": 6000, "batch_size": 32, "seed": _seed, "class_weight": 1.0}}
+
+
+def fairness_data(data: dict, progress: bool = False):
+    """Return notebook 08's reference data: (training split, its skin-tone groups, the skewed set's indices, held-out
+    split, its groups, a judge trained on the training split's real images)."""
+    options = {"n": data["n"], "prior": data["prior"], "seed": data["seed"], "progress": progress}
+    train_set = load_dataset("phantom", size=data["size"], split="train", **options)
+    heldout = load_dataset("phantom", size=data["size"], split="test", **options)
+    groups = group_of_type(train_set.metadata["skin_tone"])
+    skewed = responsible.skewed_indices(groups, data["dark_share"], seed=data["seed"])
+    return train_set, groups, skewed, heldout, group_of_type(heldout.metadata["skin_tone"])
+
+
+def fairness_metrics(generator, arm: str, data: dict, judge, train_set, heldout, heldout_groups) -> dict[str, Any]:
+    """Return a notebook-08 reference's audit as its card records it (for a skewed run, also its selected samples)."""
+    probabilities = torch.bincount(train_set.labels, minlength=len(train_set.class_names)).float()
+    draws = {arm: responsible.draw_labelled(generator, data["n_samples"], probabilities, seed=1)}
+    if arm == "skewed":
+        draws["selected"] = responsible.draw_labelled(generator, data["n_samples"], probabilities,
+                                                      data["target_share"], seed=1)
+    metrics: dict[str, Any] = {}
+    for name, drawn in draws.items():
+        metrics.update(responsible.audit_metrics(responsible.fairness_audit(drawn, judge, heldout.images,
+                                                                            heldout_groups), name))
+    return metrics
+
+
+def _train_fairness(recipe: dict, progress: bool) -> tuple[SimpleNamespace, dict, str]:
+    """Train one run of a notebook-08 arm; return (the run, its per-group audit, the data line)."""
+    data, train = recipe["data"], recipe["train"]
+    train_set, groups, chosen, heldout, heldout_groups = fairness_data(data, progress)
+    if recipe["arm"] == "resampled":
+        chosen = chosen[responsible.rebalanced_indices(groups[chosen], seed=data["seed"],
+                                                       dark_share=data["target_share"])]
+    generator = responsible.train_conditional_gan(train_set.images[chosen], train_set.labels[chosen],
+                                                  len(train_set.class_names), train["steps"], train["batch_size"],
+                                                  recipe["build"]["width"], seed=train["seed"])
+    judge = clf.train_classifier(train_set.images, train_set.labels, len(train_set.class_names), progress=False,
+                                 **recipe["judge"])
+    metrics = fairness_metrics(generator, recipe["arm"], data, judge, train_set, heldout, heldout_groups)
+    share = float((groups[chosen] == "dark").mean())
+    metrics.update({"judge_epochs": recipe["judge"]["epochs"], "judge_seed": recipe["judge"]["seed"],
+                    "target_share": data["target_share"], "training_dark_share": share,
+                    "n_samples": data["n_samples"]})
+    trained = SimpleNamespace(generator=generator, extras={})  # all build_reference reads of a run
+    return trained, metrics, (
+        f"DermSynth phantom, {data['n']} images at {data['size']} px rendered with the {data['prior']} class prior "
+        f"(seed {data['seed']}); trained on its training split made light-skin-heavy (dark share "
+        f"{data['dark_share']}, {int((groups[chosen] == 'light').sum())} light images)"
+        + (f" and resampled to a dark share of {share:.2f}" if recipe["arm"] == "resampled" else "")
+        + f"; audited on its {len(heldout)} held-out images with {data['n_samples']} samples")
 
 
 def judge_accuracy(generator, train_set, n_per_class: int, epochs: int, seed: int) -> dict[str, Any]:
@@ -242,6 +311,7 @@ def _train_tone(recipe: dict, progress: bool) -> tuple[FamilyRun, dict, str]:
 
 # a recipe's "task" -> how it is trained and measured
 TASKS = {"class": _train_class, "unconditional": _train_unconditional, "growth": _train_growth, "hair": _train_hair,
+         "fairness": _train_fairness,
          "tone": _train_tone}
 
 

@@ -3,9 +3,11 @@ r"""Notebook 08's experiments: fairness across skin tones, privacy along trainin
 Four experiments, each a function the notebook calls in one line:
 
 * :func:`skewed_indices` / :func:`rebalanced_indices` build a light-skin-heavy
-  training set and its remedy (the dark-skin images resampled to half the set);
-  :func:`fairness_audit` measures a generator per skin-tone group
-  (:mod:`medgan_nb.metrics.fairness`).
+  training set and a remedy (the dark-skin images resampled to a target share);
+  :func:`draw_labelled` the other remedy (samples kept by estimated skin tone);
+  :func:`fairness_audit` measures a set of samples per skin-tone group
+  (:mod:`medgan_nb.metrics.fairness`, and a real-image classifier as judge of
+  their diagnoses).
 * :func:`privacy_along_training` trains small DCGANs on training sets of several
   sizes and, every few steps, records the near-copy share and the
   membership-inference AUC of the discriminator (:mod:`medgan_nb.metrics.privacy`).
@@ -43,13 +45,23 @@ from __future__ import annotations
 from .fairness import (  # noqa: F401
     skewed_indices,
     rebalanced_indices,
+    FAMILY,
     train_conditional_gan,
+    train_judge,
+    judge_on_real,
+    draw_labelled,
+    REFERENCE_RUNS,
+    reference_names,
+    reference_audits,
     fairness_audit,
     AUDIT_FIGURES,
-    before_after_table,
+    ARMS,
+    ARM_TITLES,
+    summarise_runs,
+    remedy_table,
     fairness_verdict,
     audit_metrics,
-    plot_before_after,
+    plot_remedies,
 )
 from .privacy import (  # noqa: F401
     privacy_along_training,
@@ -73,3 +85,20 @@ from .tabular import (  # noqa: F401
     tabular_verdict,
     plot_tabular_marginals,
 )
+
+#: notebook 08's knobs per profile (``start(..., defaults=PROFILE_DEFAULTS)``). ``steps`` are the training steps of
+#: each conditional GAN of the fairness lesson; ``judge_epochs`` those of the real-image classifier that judges the
+#: samples' diagnoses (a profile setting, not a knob of the notebook's first cell)
+PROFILE_DEFAULTS = {
+    "smoke": dict(image_size=32, steps=40, batch_size=16, width=8, n_images=700, n_eval=120, dark_share=0.05,
+                  target_share=0.5, n_samples=300, judge_epochs=1, privacy_steps=40, train_sizes=[16, 64],
+                  epsilons=[1.0], delta=1e-3, dp_steps=40, dp_images=64, dp_width=8, n_records=300, ctgan_epochs=3),
+    "cpu": dict(image_size=32, steps=2000, batch_size=32, width=16, n_images=3000, n_eval=300, dark_share=0.05,
+                target_share=0.5, n_samples=1000, judge_epochs=8, privacy_steps=240, train_sizes=[32, 256, 1024],
+                epsilons=[8.0, 2.0, 0.5], delta=1e-4, dp_steps=480, dp_images=32, dp_width=32, n_records=2000,
+                ctgan_epochs=40),
+    "gpu": dict(image_size=64, steps=8000, batch_size=64, width=32, n_images=10000, n_eval=1000, dark_share=0.05,
+                target_share=0.5, n_samples=4000, judge_epochs=10, privacy_steps=3000, train_sizes=[64, 512, 4096],
+                epsilons=[10.0, 3.0, 1.0, 0.3], delta=1e-5, dp_steps=3000, dp_images=128, dp_width=32,
+                n_records=10000, ctgan_epochs=300),
+}

@@ -1,14 +1,18 @@
-"""Notebook 08, fairness across skin tones: a skewed training set, its remedy, and a per-group audit.
+"""Notebook 08, fairness across skin tones: a skewed training set, two remedies, and a per-group audit.
 
 :func:`skewed_indices` builds a light-skin-heavy training set and
-:func:`rebalanced_indices` its remedy (every group resampled to the size of the
-largest); :func:`train_conditional_gan` trains a class-conditional GAN with the
-engine, and :func:`fairness_audit` measures its samples per skin-tone group
-(generated share, coverage distance, synthetic-trained accuracy;
-:mod:`medgan_nb.metrics.fairness`). :func:`before_after_table`,
-:func:`fairness_verdict`, :func:`audit_metrics` and :func:`plot_before_after`
-turn the audits before and after the remedy into a table, a verdict with
-standard errors, flat metrics and a figure.
+:func:`rebalanced_indices` the first remedy (the dark-skin images resampled to a
+target share); :func:`train_conditional_gan` trains a class-conditional GAN with
+the engine. :func:`draw_labelled` draws its samples with their labels and, for
+the second remedy, keeps samples by estimated skin tone until the dark ones make
+up a target share. :func:`fairness_audit` measures a set of samples per
+skin-tone group (generated share, coverage distance; :mod:`medgan_nb.metrics.fairness`)
+and how often a judge, a classifier trained on real images (:func:`train_judge`),
+recognises the diagnosis each sample was drawn for. :func:`remedy_table`,
+:func:`fairness_verdict`, :func:`audit_metrics` and :func:`plot_remedies` turn
+the audits of the arms into a table, a verdict with standard errors, flat
+metrics and a figure; :func:`reference_audits` does the same for the shipped
+long runs of each arm, with errors across runs (:func:`summarise_runs`).
 """
 from __future__ import annotations
 
@@ -18,13 +22,18 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from ... import viz
-from ...metrics.fairness import GROUPS, check_groups_present, coverage_distance, estimate_groups, group_shares, per_group_accuracy
+from ...metrics.classifier import predict, train_classifier
+from ...metrics.fairness import GROUPS, check_groups_present, coverage_distance, estimate_groups, group_shares
 from ...metrics.fid import sample_generator
-from ...metrics.uncertainty import NO_CLEAR_DIFFERENCE, above_chance, differs, share_se
-from ...models.conditional import build_cgan
-from ...train import TrainConfig, train_gan
+from ...metrics.uncertainty import NO_CLEAR_DIFFERENCE, differs, mean_se, share_se
+from ...models import build_family
+from ...train import family_config, train_gan
+from ...weights import reference_for_run
+
+FAMILY = "projection"  # with the AC-GAN class head: notebook 04's family whose samples follow their label
 
 
 def skewed_indices(groups: Sequence[str] | np.ndarray, dark_share: float, seed: int = 0) -> np.ndarray:
@@ -40,115 +49,274 @@ def skewed_indices(groups: Sequence[str] | np.ndarray, dark_share: float, seed: 
     return np.sort(np.concatenate([light, chosen]))
 
 
-def rebalanced_indices(groups: Sequence[str] | np.ndarray, seed: int = 0) -> np.ndarray:
-    """Return indices that resample every group (with replacement) to as many images as the largest group has."""
+def rebalanced_indices(groups: Sequence[str] | np.ndarray, seed: int = 0, dark_share: float = 0.5) -> np.ndarray:
+    """Return indices that keep every light image and resample the dark ones (with replacement) to ``dark_share``
+    of the result (0.5: both groups as large as the light one)."""
     groups = np.asarray(groups)
     check_groups_present(groups, "the training images")
+    if not 0 < dark_share < 1:
+        raise ValueError(f"dark_share must lie strictly between 0 and 1, got {dark_share!r}, e.g. 0.5 for equal groups")
     rng = np.random.default_rng(seed)
-    largest = max(int((groups == name).sum()) for name in GROUPS)
-    parts = [rng.choice(np.flatnonzero(groups == name), size=largest, replace=True) for name in GROUPS]
-    return rng.permutation(np.concatenate(parts))
+    light, dark = np.flatnonzero(groups == "light"), np.flatnonzero(groups == "dark")
+    n_dark = max(1, round(dark_share / (1 - dark_share) * len(light)))  # as in skewed_indices
+    return rng.permutation(np.concatenate([light, rng.choice(dark, size=n_dark, replace=True)]))
 
 
 def train_conditional_gan(images: torch.Tensor, labels: torch.Tensor, num_classes: int, steps: int,
                           batch_size: int, width: int, seed: int = 0, device: str = "cpu") -> nn.Module:
-    """Return the generator of a class-conditional GAN (cGAN) trained on (images, labels) with the engine."""
-    generator, discriminator = build_cgan(image_size=images.shape[-1], num_classes=num_classes, width=width)
-    config = TrainConfig(steps=steps, batch_size=min(batch_size, len(images)), seed=seed, device=device, amp="off",
-                         log_every=max(1, steps // 50))
+    """Return the generator of a class-conditional GAN trained on (images, labels) with the engine.
+
+    The family is notebook 04's projection discriminator with the AC-GAN class head (``class_weight`` 1), the one
+    whose samples a real-image classifier recognises there: an audit of class fidelity per group needs a generator
+    that follows its label at all.
+    """
+    size = images.shape[-1]
+    generator, discriminator = build_family(FAMILY, image_size=size, num_classes=num_classes, width=width,
+                                            class_head=True)
+    config = family_config(FAMILY, size, steps=steps, batch_size=min(batch_size, len(images)), seed=seed,
+                           device=device, amp="off", class_weight=1.0, log_every=max(1, steps // 50))
     return train_gan(generator, discriminator, images, config, labels=labels).best_generator
 
 
-def fairness_audit(generator: nn.Module, n_samples: int, class_probabilities: torch.Tensor,
-                   heldout: torch.Tensor, heldout_labels: torch.Tensor, heldout_groups: Sequence[str],
-                   seed: int = 0) -> dict:
-    """Return per-group shares, coverage distances and synthetic-trained accuracies of a conditional generator."""
+def train_judge(train_set, epochs: int, seed: int = 0) -> nn.Module:
+    """Return the judge of the audit: a small CNN trained on the real training images (every group) and labels."""
+    return train_classifier(train_set.images, train_set.labels, train_set.num_classes, epochs=epochs, seed=seed)
+
+
+def judge_on_real(judge: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+                  groups: Sequence[str]) -> dict[str, float]:
+    """Return the judge's accuracy on real images of each group, the yardstick for a group's recognised share."""
+    groups = np.asarray(groups)
+    correct = (predict(judge, images) == labels).numpy()
+    return {group: round(float(correct[groups == group].mean()), 3) for group in GROUPS if (groups == group).any()}
+
+
+def draw_labelled(generator: nn.Module, n: int, class_probabilities: torch.Tensor, dark_share: float | None = None,
+                  seed: int = 0, max_rounds: int = 20) -> dict:
+    """Return ``n`` samples with labels drawn from ``class_probabilities``, and each sample's estimated group.
+
+    With ``dark_share`` the samples are *selected*: batches of ``n`` are drawn and every sample's skin tone is
+    estimated (ITA) until ``round(dark_share * n)`` dark and the rest light are kept. The generator is unchanged;
+    only which of its samples are kept. A generator that rarely draws dark skin may not fill the dark part within
+    ``max_rounds`` batches: the result then holds fewer dark samples, and ``"filled"`` says so.
+    """
+    if dark_share is not None and not 0 <= dark_share <= 1:
+        raise ValueError(f"dark_share must lie in [0, 1], got {dark_share!r}, e.g. 0.5 for equal groups")
+    rng = torch.Generator().manual_seed(seed)
+    wanted = None if dark_share is None else {"dark": round(dark_share * n), "light": n - round(dark_share * n)}
+    kept: dict[str, list] = {group: [] for group in GROUPS}
+    drawn = 0
+    for round_ in range(1 if wanted is None else max_rounds):
+        labels = torch.multinomial(class_probabilities.float(), n, replacement=True, generator=rng)
+        images = sample_generator(generator, n, seed=seed + 7919 * round_, labels=labels)
+        groups, drawn = estimate_groups(images), drawn + n
+        for group in GROUPS:
+            index = torch.from_numpy(np.flatnonzero(groups == group))
+            room = len(index) if wanted is None else wanted[group] - sum(len(part[1]) for part in kept[group])
+            kept[group].append((images[index[:room]], labels[index[:room]]))
+        if wanted is None or all(sum(len(p[1]) for p in kept[g]) >= wanted[g] for g in GROUPS):
+            break
+    images = torch.cat([part[0] for group in GROUPS for part in kept[group]])
+    labels = torch.cat([part[1] for group in GROUPS for part in kept[group]])
+    groups = np.concatenate([[group] * sum(len(p[1]) for p in kept[group]) for group in GROUPS])
+    filled = wanted is None or all((groups == g).sum() >= wanted[g] for g in GROUPS)
+    return {"images": images, "labels": labels, "groups": groups, "drawn": drawn, "filled": bool(filled)}
+
+
+def fairness_audit(drawn: dict, judge: nn.Module, heldout: torch.Tensor, heldout_groups: Sequence[str]) -> dict:
+    """Return per-group shares, coverage distances and the judge's recognition of a :func:`draw_labelled` set.
+
+    ``recognised`` is, per group, the share of that group's samples that ``judge`` (a classifier trained on real
+    images) assigns to the class they were drawn for: NaN for a group with no sample.
+    """
     heldout_groups = np.asarray(heldout_groups)
     check_groups_present(heldout_groups, "the held-out images")
-    rng = torch.Generator().manual_seed(seed)
-    labels = torch.multinomial(class_probabilities.float(), n_samples, replacement=True, generator=rng)
-    fake = sample_generator(generator, n_samples, seed=seed, labels=labels)
+    images, labels, groups = drawn["images"], drawn["labels"], np.asarray(drawn["groups"])
+    correct = (predict(judge, images) == labels).numpy()
+    counts = {group: int((groups == group).sum()) for group in GROUPS}
     return {
-        "generated_share": group_shares(estimate_groups(fake)),
-        "coverage_distance": coverage_distance(fake, heldout, heldout_groups),
-        "synthetic_accuracy": per_group_accuracy(fake, labels, heldout, heldout_labels, heldout_groups, seed=seed),
-        "n_heldout": {group: int((heldout_groups == group).sum()) for group in GROUPS},
-        "num_classes": int(class_probabilities.numel()),
-        "samples": fake,
+        "generated_share": group_shares(groups),
+        "coverage_distance": coverage_distance(images, heldout, heldout_groups),
+        "recognised": {group: float(correct[groups == group].mean()) if counts[group] else float("nan")
+                       for group in GROUPS},
+        "n_generated": counts, "n_heldout": {group: int((heldout_groups == group).sum()) for group in GROUPS},
+        "num_classes": int(judge.num_classes),
     }
 
 
-AUDIT_FIGURES = ("generated_share", "coverage_distance", "synthetic_accuracy")
+AUDIT_FIGURES = ("generated_share", "coverage_distance", "recognised")
 
 
-def before_after_table(before: dict, after: dict, training_share: dict[str, float]) -> pd.DataFrame:
-    """Return a table (rows: figure and moment, columns: the skin-tone groups) of the audits before and after the remedy."""
-    rows = {("training_share", "skewed set"): training_share}
-    for moment, audit in (("before", before), ("after", after)):
-        for figure in AUDIT_FIGURES:
-            rows[(figure, moment)] = {group: audit[figure][group] for group in GROUPS}
+#: the arms of the remedy comparison: the skewed set's GAN, the GAN of the resampled set, the skewed GAN's samples
+#: selected by estimated tone
+ARMS = ("skewed", "resampled", "selected")
+ARM_TITLES = {"skewed": "trained on the skewed set", "resampled": "trained on the resampled set",
+              "selected": "skewed GAN, samples selected by tone"}
+
+
+#: how many long training runs of each trained arm the kit ships (notebook 08, section 4b)
+REFERENCE_RUNS = 3
+
+
+def reference_names(arm: str) -> list[str]:
+    """Return the names of the shipped reference runs of one trained arm ("skewed" or "resampled")."""
+    return [f"fairness_{arm}_{seed}" for seed in range(REFERENCE_RUNS)]
+
+
+def reference_audits(dataset: str, image_size: int, judge: nn.Module, heldout: torch.Tensor,
+                     heldout_groups: Sequence[str], class_probabilities: torch.Tensor, n_samples: int,
+                     seed: int = 0) -> tuple[dict | None, float | None, str]:
+    """Return (the arms' audits summarised over the shipped reference runs, the dark share their remedies aimed
+    at, a line saying what was loaded), or (None, None, why not) when the run is not the phantom at their size.
+
+    The runs are compared with each other, with this run's judge and held-out images, so any width of the
+    notebook's own network will do."""
+    loaded: dict[str, list] = {"skewed": [], "resampled": []}
+    for arm, generators in loaded.items():
+        for name in reference_names(arm):
+            generator, card, line = reference_for_run(name, dataset, image_size, "a conditional GAN")
+            if generator is None:
+                return None, None, line
+            generators.append(generator)
+    target = float(card["metrics"]["target_share"])
+    audits: dict[str, list] = {arm: [] for arm in ARMS}
+    for skewed, resampled in tqdm(list(zip(loaded["skewed"], loaded["resampled"])), desc="auditing reference runs"):
+        for arm, generator, share in (("skewed", skewed, None), ("resampled", resampled, None),
+                                      ("selected", skewed, target)):
+            drawn = draw_labelled(generator, n_samples, class_probabilities, share, seed=seed)
+            audits[arm].append(fairness_audit(drawn, judge, heldout, heldout_groups))
+    return ({arm: summarise_runs(runs) for arm, runs in audits.items()}, target,
+            f"loaded {REFERENCE_RUNS} reference runs of each trained arm ({card['steps']} steps each, sha256 checked)")
+
+
+def summarise_runs(audits: Sequence[dict]) -> dict:
+    """Return one audit holding each figure's mean over several training runs and, under ``"se"``, its standard
+    error across the runs (so it includes the run-to-run spread of GAN training; for a recognised share, at least the
+    sampling error of all the runs' samples together); counts are summed."""
+    if len(audits) < 2:
+        raise ValueError(f"a spread across training runs needs at least 2 runs, got {len(audits)}")
+    summary: dict = {"se": {}, "runs": len(audits), "num_classes": audits[0]["num_classes"]}
+    for figure in AUDIT_FIGURES:
+        values = {group: np.array([audit[figure][group] for audit in audits], float) for group in GROUPS}
+        summary[figure] = {group: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
+                           for group, v in values.items()}
+        summary["se"][figure] = {group: mean_se(v[np.isfinite(v)]) for group, v in values.items()}
+    for count in ("n_generated", "n_heldout"):
+        summary[count] = {group: int(sum(audit[count][group] for audit in audits)) for group in GROUPS}
+    for group in GROUPS:  # a few runs can agree by chance (all 0 recognised): never below the sampling error
+        value, n = summary["recognised"][group], summary["n_generated"][group]
+        if n and np.isfinite(value):
+            summary["se"]["recognised"][group] = max(summary["se"]["recognised"][group], share_se(value, n))
+    return summary
+
+
+def _recognised_se(audit: dict, group: str) -> float:
+    """The standard error of a group's recognised share: across runs for a summary, else over its samples."""
+    if "se" in audit:
+        return audit["se"]["recognised"][group]
+    n, value = audit["n_generated"][group], audit["recognised"][group]
+    return share_se(value, n) if n and np.isfinite(value) else float("inf")
+
+
+def _coverage_change(base: dict, audit: dict) -> str:
+    """Say how the dark group's coverage distance moved; called closer or farther only with errors across runs."""
+    a, b = base["coverage_distance"]["dark"], audit["coverage_distance"]["dark"]
+    if "se" not in base or "se" not in audit:
+        return f"dark coverage distance {a:.3f} -> {b:.3f} (one run each: no interval)"
+    se_a, se_b = base["se"]["coverage_distance"]["dark"], audit["se"]["coverage_distance"]["dark"]
+    change = NO_CLEAR_DIFFERENCE if not differs(a, b, se_a, se_b) else "clearly closer" if b < a else "clearly farther"
+    return f"dark coverage distance {a:.3f} ± {2 * se_a:.3f} -> {b:.3f} ± {2 * se_b:.3f} ({change})"
+
+
+def remedy_table(audits: dict[str, dict], training_share: dict[str, float]) -> pd.DataFrame:
+    """Return a table (rows: figure and arm, columns: the skin-tone groups) of the audits of every arm."""
+    rows = {("generated_share", "skewed training set"): training_share}
+    for figure in AUDIT_FIGURES:
+        for arm, audit in audits.items():
+            rows[(figure, arm)] = {group: audit[figure][group] for group in GROUPS}
     table = pd.DataFrame(rows).T
-    table.index.names = ["figure", "moment"]
+    table.index.names = ["figure", "arm"]
     return table
 
 
-def fairness_verdict(before: dict, after: dict) -> str:
-    """Return the verdict on the remedy: the dark group's share and coverage, and each group's accuracy with its error.
+def fairness_verdict(audits: dict[str, dict], target_share: float) -> str:
+    """Return the verdict on each remedy against the skewed GAN: the dark share against its target, each group's
+    recognised share with two standard errors (a change called only beyond them), and the dark group's coverage
+    distance (a change called only with errors across runs).
 
-    An accuracy is a share of the group's held-out images, so its standard error is that of a proportion;
-    a change of accuracy, and a group's accuracy against chance (1/K), are called only beyond two standard
-    errors, since the dark group may have only a handful of held-out images.
+    For one training run per arm the error is that of a share of the group's samples, which leaves out the spread
+    between training runs (the verdict says so); an audit from :func:`summarise_runs` carries its error across runs.
     """
-    share = after["generated_share"]["dark"] - before["generated_share"]["dark"]
-    dark = after["coverage_distance"]["dark"] - before["coverage_distance"]["dark"]
-    light = after["coverage_distance"]["light"] - before["coverage_distance"]["light"]
-    lines = [f"verdict: rebalancing changed the dark group's generated share by {share:+.3f} and its coverage distance "
-             f"by {dark:+.3f} ({'closer' if dark < 0 else 'not closer'}); the light group's coverage distance changed "
-             f"by {light:+.3f} ({'a cost' if light > 0 else 'no cost'})"]
-    chance = 1 / after.get("num_classes", 7)
-    for group in GROUPS:
-        n = after.get("n_heldout", {}).get(group, 0)
-        a, b = before["synthetic_accuracy"][group], after["synthetic_accuracy"][group]
-        if n < 1 or not (np.isfinite(a) and np.isfinite(b)):
-            lines.append(f"  {group} skin: no held-out image of this group, so no accuracy")
+    base = audits["skewed"]
+    chance = 1 / base["num_classes"]
+    runs = base.get("runs", 1)
+    lines = [f"verdict ({runs} training run{'s' if runs > 1 else ''} per arm; chance {chance:.2f}; dark share asked "
+             f"{target_share:.2f}):"]
+    for arm, audit in audits.items():
+        if arm == "skewed":
             continue
-        se_a, se_b = share_se(a, n), share_se(b, n)
-        change = (f"{NO_CLEAR_DIFFERENCE} in accuracy" if not differs(a, b, se_a, se_b) else
-                  "accuracy clearly higher after" if b > a else "accuracy clearly lower after")
-        level = "above chance" if above_chance(b, chance, n) else f"not clearly above chance ({chance:.2f})"
-        lines.append(f"  {group} skin, {n} held-out images: synthetic-trained accuracy {a:.3f} ± {2 * se_a:.3f} before, "
-                     f"{b:.3f} ± {2 * se_b:.3f} after ({level}): {change}")
-    lines.append(f"  (one training run before and one after: each ± covers the draw of held-out images, not the spread "
-                 f"between two training runs of the same GAN, which this audit does not measure)")
+        share = (base["generated_share"]["dark"], audit["generated_share"]["dark"])
+        parts = []
+        for group in GROUPS:
+            a, b = base["recognised"][group], audit["recognised"][group]
+            se_a, se_b = _recognised_se(base, group), _recognised_se(audit, group)
+            if not (np.isfinite(a) and np.isfinite(b)):
+                parts.append(f"{group} skin: no sample of this group to judge")
+                continue
+            change = (NO_CLEAR_DIFFERENCE if not differs(a, b, se_a, se_b) else
+                      "clearly higher" if b > a else "clearly lower")
+            parts.append(f"{group} skin recognised {a:.2f} ± {2 * se_a:.2f} -> {b:.2f} ± {2 * se_b:.2f} ({change})")
+        reached = "reached" if abs(share[1] - target_share) <= 0.05 else "short of"
+        lines.append(f"  {ARM_TITLES[arm]}: dark share {share[0]:.3f} -> {share[1]:.3f} ({reached} the target); "
+                     + "; ".join(parts) + f"; {_coverage_change(base, audit)}")
+    if runs == 1:
+        lines.append("  (one training run per arm: each ± covers the draw of samples, not the spread between two "
+                     "training runs of the same GAN; the selected samples come from the skewed GAN itself, so that "
+                     "comparison has no such spread)")
     return "\n".join(lines)
 
 
-def audit_metrics(audit: dict, moment: str) -> dict[str, float]:
-    """Return the audit's per-group figures as flat metrics named like ``before_coverage_distance_dark``."""
-    return {f"{moment}_{figure}_{group}": float(audit[figure][group])
-            for figure in AUDIT_FIGURES for group in (*GROUPS, "all") if group in audit[figure]}
+def audit_metrics(audit: dict, arm: str) -> dict[str, float]:
+    """Return the audit's per-group figures as flat metrics named like ``skewed_recognised_dark``."""
+    metrics = {f"{arm}_{figure}_{group}": float(audit[figure][group]) for figure in AUDIT_FIGURES for group in GROUPS}
+    metrics.update({f"{arm}_n_generated_{group}": int(audit["n_generated"][group]) for group in GROUPS})
+    for group in GROUPS:
+        metrics[f"{arm}_recognised_se_{group}"] = float(_recognised_se(audit, group))
+    return metrics
 
 
-def plot_before_after(table: pd.DataFrame):
-    """Return a figure: one panel per audit figure, bars per skin-tone group before and after the remedy."""
+def plot_remedies(audits: dict[str, dict], training_share: dict[str, float], title: str):
+    """Return a figure: one panel per audit figure, a bar per arm and skin-tone group; whiskers of two standard errors
+    on the recognised shares, and on every figure of a summary over runs (:func:`summarise_runs`)."""
     import matplotlib.pyplot as plt
 
-    units = {"generated_share": "share of images", "coverage_distance": "feature distance (RMS)",
-             "synthetic_accuracy": "accuracy on real images"}
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    units = {"generated_share": "share of samples", "coverage_distance": "feature distance (RMS)",
+             "recognised": "share recognised as their label"}
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+    positions, width = np.arange(len(GROUPS)), 0.8 / len(audits)
     for axis, figure in zip(axes, AUDIT_FIGURES):
-        values = table.loc[figure][list(GROUPS)]
-        positions = np.arange(len(GROUPS))
-        for offset, moment in ((-0.2, "before"), (0.2, "after")):
-            axis.bar(positions + offset, values.loc[moment].to_numpy(), width=0.4, label=f"{moment} rebalancing")
+        for i, (arm, audit) in enumerate(audits.items()):
+            values = [audit[figure][group] for group in GROUPS]
+            errors = ([2 * _recognised_se(audit, group) for group in GROUPS] if figure == "recognised" else
+                      [2 * audit["se"][figure][group] for group in GROUPS] if "se" in audit else None)
+            axis.bar(positions + (i - (len(audits) - 1) / 2) * width, values, width=width, yerr=errors, capsize=3,
+                     label=ARM_TITLES.get(arm, arm))
         if figure == "generated_share":
-            axis.scatter(positions, table.loc["training_share"][list(GROUPS)].to_numpy()[0], color="k", marker="_",
-                         s=400, label="share in skewed training set", zorder=3)
+            axis.scatter(positions, [training_share[group] for group in GROUPS], color="k", marker="_", s=400,
+                         label="share in the skewed training set", zorder=3)
+        if figure == "recognised":
+            axis.axhline(1 / audits["skewed"]["num_classes"], color="grey", ls=":", label="chance")
         axis.set_xticks(positions, [f"{g} skin" for g in GROUPS])
-        axis.set_xlabel("skin-tone group")
         axis.set_ylabel(units[figure])
         axis.set_title(figure.replace("_", " "))
-    axes[0].legend(fontsize=8)
-    fig.suptitle("Per-group audit of a conditional GAN before and after rebalancing the training set")
+    handles, names = [], []
+    for axis in axes:
+        for handle, name in zip(*axis.get_legend_handles_labels()):
+            if name not in names:
+                handles.append(handle)
+                names.append(name)
+    fig.legend(handles, names, loc="lower center", ncol=len(names), fontsize=8, frameon=False)
+    fig.suptitle(title)
     viz.finish(fig)
+    fig.subplots_adjust(bottom=0.2)
     return fig
