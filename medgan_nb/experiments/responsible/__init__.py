@@ -62,6 +62,7 @@ from .fairness import (  # noqa: F401
     fairness_verdict,
     audit_metrics,
     plot_remedies,
+    plot_dark_samples,
 )
 from .privacy import (  # noqa: F401
     privacy_along_training,

@@ -16,6 +16,7 @@ long runs of each arm, with errors across runs (:func:`summarise_runs`).
 """
 from __future__ import annotations
 
+import textwrap
 from typing import Sequence
 
 import numpy as np
@@ -283,6 +284,20 @@ def audit_metrics(audit: dict, arm: str) -> dict[str, float]:
     for group in GROUPS:
         metrics[f"{arm}_recognised_se_{group}"] = float(_recognised_se(audit, group))
     return metrics
+
+
+def plot_dark_samples(draws: dict[str, dict], n: int = 8):
+    """Return a figure of the first ``n`` samples estimated dark-skin of each arm's :func:`draw_labelled` set, one row
+    per arm that drew any, or None when no arm did."""
+    rows = {arm: drawn["images"][torch.from_numpy(np.flatnonzero(drawn["groups"] == "dark"))][:n]
+            for arm, drawn in draws.items()}
+    rows = {arm: images for arm, images in rows.items() if len(images)}
+    if not rows:
+        return None
+    width = max(len(images) for images in rows.values())
+    padded = [torch.cat([images, torch.ones(width - len(images), *images.shape[1:])]) for images in rows.values()]
+    title = "dark-skin samples, one row per arm: " + "; ".join(ARM_TITLES.get(arm, arm) for arm in rows)
+    return viz.show_images(torch.cat(padded), nrow=width, title=textwrap.fill(title, 90))
 
 
 def plot_remedies(audits: dict[str, dict], training_share: dict[str, float], title: str):
