@@ -134,10 +134,8 @@ for _arm in ("skewed", "resampled"):
 
 def fairness_data(data: dict, progress: bool = False):
     """Return notebook 08's reference data: (training split, its skin-tone groups, the skewed set's indices, held-out
-    split, its groups, a judge trained on the training split's real images)."""
-    options = {"n": data["n"], "prior": data["prior"], "seed": data["seed"], "progress": progress}
-    train_set = load_dataset("phantom", size=data["size"], split="train", **options)
-    heldout = load_dataset("phantom", size=data["size"], split="test", **options)
+    split, its groups)."""
+    train_set, heldout, _ = _phantom_splits(data, progress)
     groups = group_of_type(train_set.metadata["skin_tone"])
     skewed = responsible.skewed_indices(groups, data["dark_share"], seed=data["seed"])
     return train_set, groups, skewed, heldout, group_of_type(heldout.metadata["skin_tone"])
@@ -172,6 +170,7 @@ def _train_fairness(recipe: dict, progress: bool) -> tuple[SimpleNamespace, dict
     metrics = fairness_metrics(generator, recipe["arm"], data, judge, train_set, heldout, heldout_groups)
     share = float((groups[chosen] == "dark").mean())
     metrics.update({"judge_epochs": recipe["judge"]["epochs"], "judge_seed": recipe["judge"]["seed"],
+                    "judge_threads": torch.get_num_threads(),  # another thread count trains another judge
                     "target_share": data["target_share"], "training_dark_share": share,
                     "n_samples": data["n_samples"]})
     trained = SimpleNamespace(generator=generator, extras={})  # all build_reference reads of a run

@@ -105,22 +105,24 @@ def draw_labelled(generator: nn.Module, n: int, class_probabilities: torch.Tenso
         raise ValueError(f"dark_share must lie in [0, 1], got {dark_share!r}, e.g. 0.5 for equal groups")
     rng = torch.Generator().manual_seed(seed)
     wanted = None if dark_share is None else {"dark": round(dark_share * n), "light": n - round(dark_share * n)}
-    kept: dict[str, list] = {group: [] for group in GROUPS}
-    drawn = 0
+    kept: dict[str, list] = {group: [] for group in GROUPS}  # (images, labels) per batch
+    count, drawn = dict.fromkeys(GROUPS, 0), 0
     for round_ in range(1 if wanted is None else max_rounds):
         labels = torch.multinomial(class_probabilities.float(), n, replacement=True, generator=rng)
         images = sample_generator(generator, n, seed=seed + 7919 * round_, labels=labels)
         groups, drawn = estimate_groups(images), drawn + n
         for group in GROUPS:
             index = torch.from_numpy(np.flatnonzero(groups == group))
-            room = len(index) if wanted is None else wanted[group] - sum(len(part[1]) for part in kept[group])
-            kept[group].append((images[index[:room]], labels[index[:room]]))
-        if wanted is None or all(sum(len(p[1]) for p in kept[g]) >= wanted[g] for g in GROUPS):
+            if wanted is not None:
+                index = index[:wanted[group] - count[group]]
+            kept[group].append((images[index], labels[index]))
+            count[group] += len(index)
+        filled = wanted is None or all(count[group] >= wanted[group] for group in GROUPS)
+        if filled:
             break
-    images = torch.cat([part[0] for group in GROUPS for part in kept[group]])
-    labels = torch.cat([part[1] for group in GROUPS for part in kept[group]])
-    groups = np.concatenate([[group] * sum(len(p[1]) for p in kept[group]) for group in GROUPS])
-    filled = wanted is None or all((groups == g).sum() >= wanted[g] for g in GROUPS)
+    images = torch.cat([batch[0] for group in GROUPS for batch in kept[group]])
+    labels = torch.cat([batch[1] for group in GROUPS for batch in kept[group]])
+    groups = np.repeat(np.array(GROUPS), [count[group] for group in GROUPS])
     return {"images": images, "labels": labels, "groups": groups, "drawn": drawn, "filled": bool(filled)}
 
 
