@@ -78,9 +78,9 @@ def individual_typology_angle(images: torch.Tensor) -> np.ndarray:
     check_images(images)
     ring = _skin_ring(images.shape[-1])
     rgb = ((images.detach().float().cpu().clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).numpy()
-    lab = rgb2lab(rgb)
-    lightness = np.median(lab[:, ring, 0], axis=1)  # L*
-    yellow_blue = np.median(lab[:, ring, 2], axis=1)  # b*
+    lab = rgb2lab(rgb[:, ring])  # (N, ring pixels, 3): only the ring is converted, a third of the image
+    lightness = np.median(lab[..., 0], axis=1)  # L*
+    yellow_blue = np.median(lab[..., 2], axis=1)  # b*
     # ITA = arctan((L* - 50) / b*); arctan2 keeps the sign right when b* <= 0
     return np.degrees(np.arctan2(lightness - 50.0, yellow_blue))
 
