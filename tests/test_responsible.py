@@ -48,6 +48,16 @@ def test_a_generator_that_only_makes_light_skin_under_serves_dark_skin():
     assert coverage_distance(both, real, groups)["dark"] < 0.8 * coverage["dark"]
 
 
+def test_coverage_distance_from_features_computed_once_is_the_same():
+    from medgan_nb.metrics.fid import features_of
+
+    generated, _ = phantoms(30, (1, 6), seed=21)
+    real, _ = phantoms(20, (1, 6), seed=22)
+    groups = ["light", "dark"] * 10
+    assert coverage_distance(generated, real, groups, real_features=features_of(real)) == pytest.approx(
+        coverage_distance(generated, real, groups), abs=1e-6)
+
+
 def test_a_classifier_trained_on_light_skin_serves_dark_skin_worse():
     train, train_labels = phantoms(350, (1, 2), seed=4)
     test_light, light_labels = phantoms(150, (1, 2), seed=5)

@@ -341,6 +341,7 @@ def fairness_remeasured():
     """Every fairness reference audited again exactly as its card was made: its recipe's data and judge, its draws."""
     from medgan_nb.experiments import references
     from medgan_nb.metrics.classifier import train_classifier
+    from medgan_nb.metrics.fid import features_of
 
     recipe = references.RECIPES[FAIRNESS["skewed"][0]]
     train_set, _, _, heldout, heldout_groups = references.fairness_data(recipe["data"])
@@ -353,12 +354,14 @@ def fairness_remeasured():
                                  **recipe["judge"])
     finally:
         torch.set_num_threads(threads)
+    features = features_of(heldout.images)  # once for the six references
     measured = {}
     for arm, names in FAIRNESS.items():
         for name in names:
             generator, card = load_reference(name)
             measured[name] = (card["metrics"], references.fairness_metrics(generator, arm, recipe["data"], judge,
-                                                                           train_set, heldout, heldout_groups))
+                                                                           train_set, heldout, heldout_groups,
+                                                                           features))
     return measured
 
 

@@ -141,8 +141,10 @@ def fairness_data(data: dict, progress: bool = False):
     return train_set, groups, skewed, heldout, group_of_type(heldout.metadata["skin_tone"])
 
 
-def fairness_metrics(generator, arm: str, data: dict, judge, train_set, heldout, heldout_groups) -> dict[str, Any]:
-    """Return a notebook-08 reference's audit as its card records it (for a skewed run, also its selected samples)."""
+def fairness_metrics(generator, arm: str, data: dict, judge, train_set, heldout, heldout_groups,
+                     heldout_features=None) -> dict[str, Any]:
+    """Return a notebook-08 reference's audit as its card records it (for a skewed run, also its selected samples);
+    ``heldout_features`` (``features_of(heldout.images)``) spares recomputing them for every reference."""
     probabilities = torch.bincount(train_set.labels, minlength=len(train_set.class_names)).float()
     draws = {arm: responsible.draw_labelled(generator, data["n_samples"], probabilities, seed=1)}
     if arm == "skewed":
@@ -150,8 +152,8 @@ def fairness_metrics(generator, arm: str, data: dict, judge, train_set, heldout,
                                                       data["target_share"], seed=1)
     metrics: dict[str, Any] = {}
     for name, drawn in draws.items():
-        metrics.update(responsible.audit_metrics(responsible.fairness_audit(drawn, judge, heldout.images,
-                                                                            heldout_groups), name))
+        audit = responsible.fairness_audit(drawn, judge, heldout.images, heldout_groups, heldout_features)
+        metrics.update(responsible.audit_metrics(audit, name))
     return metrics
 
 

@@ -46,7 +46,7 @@ from torch import nn
 
 from .features import check_images
 from .fid import features_of
-from .memorization import nearest_neighbours
+from .memorization import nearest_neighbours, nearest_vectors
 
 #: ITA (degrees) between the phantom's Fitzpatrick-like types III and IV.
 ITA_THRESHOLD = 25.0
@@ -132,11 +132,18 @@ def coverage_distance(
     real: torch.Tensor,
     real_groups: Sequence[str] | np.ndarray,
     extractor: nn.Module | None = None,
+    real_features: torch.Tensor | None = None,
 ) -> dict[str, float]:
-    r"""Return :math:`c_g` per group: the median feature distance from real images of g to their nearest generated image."""
+    r"""Return :math:`c_g` per group: the median feature distance from real images of g to their nearest generated image.
+
+    ``real_features`` (``features_of(real, extractor)``) spares recomputing them when one real set is compared with
+    several generated ones."""
     real_groups = np.asarray(real_groups)
     check_groups_present(real_groups, "the real images")
-    _, distances = nearest_neighbours(real, generated, space="features", k=1, extractor=extractor)
+    if real_features is None:
+        _, distances = nearest_neighbours(real, generated, space="features", k=1, extractor=extractor)
+    else:
+        _, distances = nearest_vectors(real_features, features_of(generated, extractor))
     distances = distances.flatten().numpy()
     return {name: float(np.median(distances[real_groups == name])) for name in GROUPS}
 

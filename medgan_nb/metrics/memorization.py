@@ -85,8 +85,13 @@ def nearest_neighbours(
         )
     if not 1 <= k <= len(references):
         raise ValueError(f"k must be between 1 and the number of references ({len(references)}), got {k}")
-    query_vectors = _embed(queries, space, extractor)
-    reference_vectors = _embed(references, space, extractor)
+    return nearest_vectors(_embed(queries, space, extractor), _embed(references, space, extractor), k, chunk_size)
+
+
+def nearest_vectors(query_vectors: torch.Tensor, reference_vectors: torch.Tensor, k: int = 1,
+                    chunk_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return (indices, RMS distances), each (N_queries, k), of the k nearest reference vectors of each query vector
+    (N, D): :func:`nearest_neighbours` on vectors already embedded, so that one set can be embedded once."""
     scale = query_vectors.shape[1] ** 0.5  # ||a - b|| / sqrt(D) = root-mean-square difference
     all_indices, all_distances = [], []
     for start in range(0, len(query_vectors), chunk_size):

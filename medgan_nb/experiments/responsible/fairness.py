@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from ... import viz
 from ...metrics.classifier import predict, train_classifier
 from ...metrics.fairness import GROUPS, check_groups_present, coverage_distance, estimate_groups, group_shares
-from ...metrics.fid import sample_generator
+from ...metrics.fid import features_of, sample_generator
 from ...metrics.uncertainty import NO_CLEAR_DIFFERENCE, differs, mean_se, share_se
 from ...models import build_family
 from ...train import family_config, train_gan
@@ -126,11 +126,13 @@ def draw_labelled(generator: nn.Module, n: int, class_probabilities: torch.Tenso
     return {"images": images, "labels": labels, "groups": groups, "drawn": drawn, "filled": bool(filled)}
 
 
-def fairness_audit(drawn: dict, judge: nn.Module, heldout: torch.Tensor, heldout_groups: Sequence[str]) -> dict:
+def fairness_audit(drawn: dict, judge: nn.Module, heldout: torch.Tensor, heldout_groups: Sequence[str],
+                   heldout_features: torch.Tensor | None = None) -> dict:
     """Return per-group shares, coverage distances and the judge's recognition of a :func:`draw_labelled` set.
 
     ``recognised`` is, per group, the share of that group's samples that ``judge`` (a classifier trained on real
-    images) assigns to the class they were drawn for: NaN for a group with no sample.
+    images) assigns to the class they were drawn for: NaN for a group with no sample. ``heldout_features``
+    (``features_of(heldout)``) spares recomputing them when several sets are audited against one held-out set.
     """
     heldout_groups = np.asarray(heldout_groups)
     check_groups_present(heldout_groups, "the held-out images")
@@ -139,7 +141,7 @@ def fairness_audit(drawn: dict, judge: nn.Module, heldout: torch.Tensor, heldout
     counts = {group: int((groups == group).sum()) for group in GROUPS}
     return {
         "generated_share": group_shares(groups),
-        "coverage_distance": coverage_distance(images, heldout, heldout_groups),
+        "coverage_distance": coverage_distance(images, heldout, heldout_groups, real_features=heldout_features),
         "recognised": {group: float(correct[groups == group].mean()) if counts[group] else float("nan")
                        for group in GROUPS},
         "n_generated": counts, "n_heldout": {group: int((heldout_groups == group).sum()) for group in GROUPS},
@@ -182,12 +184,13 @@ def reference_audits(dataset: str, image_size: int, judge: nn.Module, heldout: t
                 return None, None, line
             generators.append(generator)
     target = float(card["metrics"]["target_share"])
+    heldout_features = features_of(heldout)  # once for the nine audits
     audits: dict[str, list] = {arm: [] for arm in ARMS}
     for skewed, resampled in tqdm(list(zip(loaded["skewed"], loaded["resampled"])), desc="auditing reference runs"):
         for arm, generator, share in (("skewed", skewed, None), ("resampled", resampled, None),
                                       ("selected", skewed, target)):
             drawn = draw_labelled(generator, n_samples, class_probabilities, share, seed=seed)
-            audits[arm].append(fairness_audit(drawn, judge, heldout, heldout_groups))
+            audits[arm].append(fairness_audit(drawn, judge, heldout, heldout_groups, heldout_features))
     return ({arm: summarise_runs(runs) for arm, runs in audits.items()}, target,
             f"loaded {REFERENCE_RUNS} reference runs of each trained arm ({card['steps']} steps each, sha256 checked)")
 
