@@ -4,6 +4,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -122,11 +124,14 @@ def test_run_loss_zoo_trains_scores_and_tabulates(capsys):
     zoo = run_loss_zoo(images, heldout, ["dcgan", "wgan"], seed=0, **TINY)
     assert list(zoo) == ["dcgan", "wgan"] and "[2/2] wgan" in capsys.readouterr().out
     assert zoo["wgan"].n_critic == 5 and zoo["wgan"].is_wasserstein and not zoo["dcgan"].is_wasserstein
-    table = zoo_table(zoo, fd_untrained=2 * max(e.fd for e in zoo.values()), fd_floor=0.01)
+    table = zoo_table(zoo, fd_untrained=2 * max(e.fd for e in zoo.values()), fd_floor=0.01, heldout=heldout)
     assert list(table.index) == ["dcgan", "wgan"]
     assert table.loc["wgan", "ms / step"] > 0 and math.isclose(table.loc["dcgan", "fd"], zoo["dcgan"].fd)
+    assert (table["fd se"] > 0).all() and np.isfinite(table["fd se"]).all()
     best = min(zoo, key=lambda name: zoo[name].fd)
-    assert zoo_verdict(table).startswith(f"lowest distance: {best} (")
+    assert best in zoo_verdict(table).splitlines()[0]
+    without_errors = zoo_table(zoo, fd_untrained=1.0, fd_floor=0.01)  # no held-out images: no error, no winner
+    assert zoo_verdict(without_errors).startswith("lowest distance: no clear difference at this budget between")
     assert set(loss_zoo.final_wasserstein_estimates(zoo)) == {"wgan"}
     with pytest.raises(ValueError, match="dcgan does not train a Wasserstein critic"):
         loss_zoo.wasserstein_estimate(zoo["dcgan"])
@@ -192,3 +197,33 @@ def test_transposed_convolution_overlap_patterns():
         upsampling_response("bilinear")
     with pytest.raises(ValueError, match="weights must be 'ones'.*or 'random'.*got 'zeros'"):
         upsampling_response(weights="zeros")
+
+
+def _planted_table(fd: dict[str, float], se: dict[str, float]) -> pd.DataFrame:
+    return pd.DataFrame({"fd": fd, "fd se": se, "fd / untrained": {k: v / 10 for k, v in fd.items()},
+                         "ms / step": dict.fromkeys(fd, 5.0), "images/s": dict.fromkeys(fd, 100.0),
+                         "train s": dict.fromkeys(fd, 1.0)})
+
+
+def test_the_lowest_distance_is_a_winner_only_beyond_two_standard_errors():
+    clear = loss_zoo.distance_verdict(_planted_table({"dcgan": 1.0, "wgan": 2.0, "r1": 2.5},
+                                                     {"dcgan": 0.1, "wgan": 0.1, "r1": 0.1}))
+    assert clear.startswith("lowest distance: dcgan (1.000 ± 0.200") and "clearly below every other loss" in clear
+    tied = loss_zoo.distance_verdict(_planted_table({"dcgan": 1.0, "wgan": 1.2, "r1": 2.5},
+                                                    {"dcgan": 0.1, "wgan": 0.1, "r1": 0.1}))  # 0.2 < 2 * 0.14
+    assert tied.startswith("lowest distance: no clear difference at this budget between dcgan")
+    assert "wgan (1.200" in tied and "r1" not in tied  # r1 lies clearly above the lowest
+
+
+def test_the_checkerboard_verdict_names_a_side_only_beyond_its_errors():
+    spectrum, fd = {"transposed": 0.30, "resize": 0.10}, {"transposed": 1.0, "resize": 1.05}
+    verdict = loss_zoo.checkerboard_verdict(fd, {"transposed": 0.1, "resize": 0.1}, spectrum,
+                                            {"transposed": 0.02, "resize": 0.02}).splitlines()
+    assert verdict[0].startswith("resize is clearly lower in high-frequency spectrum gap")
+    assert verdict[1].startswith("no clear difference at this budget in Fréchet distance")
+
+
+def test_the_spectrum_error_has_a_bootstrap_error_that_shrinks_with_more_images():
+    small = loss_zoo.spectrum_error_se(_images(16), _images(16, seed=1), seed=0)
+    large = loss_zoo.spectrum_error_se(_images(256), _images(256, seed=1), seed=0)
+    assert 0 < large < small

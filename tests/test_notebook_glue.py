@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import math
 
 import pytest
@@ -181,3 +182,10 @@ def test_make_notebooks_exits_zero_when_all_pass_and_writes_the_summary(tmp_path
 def test_cli_with_no_matching_notebook_is_an_error(tmp_path, capsys):
     assert runner.main(["--profile", "smoke", "--notebooks-dir", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     assert f"no notebooks matched in {tmp_path}" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(os.name != "posix", reason="Unix sockets: the runner keeps TCP elsewhere")
+def test_the_runner_starts_kernels_on_sockets_of_their_own_not_on_tcp_ports(tmp_path):
+    managers = [runner._socket_kernel_manager(str(tmp_path / name))() for name in ("a", "b")]
+    assert all(manager.transport == "ipc" for manager in managers)  # no free-port race between two kernels
+    assert managers[0].ip.startswith(str(tmp_path / "a")) and managers[1].ip.startswith(str(tmp_path / "b"))

@@ -5,11 +5,11 @@ so the loaders' real-file paths (metadata CSV, JPEG decoding, masks, MedMNIST's
 npz and its own splits) would run only in unit tests. Here the phantom is first
 written to disk in the real layouts by :func:`medgan_nb.data.export.export_phantoms`
 -- HAM10000 (``HAM10000_metadata.csv``, JPEGs in two part folders, lesion masks)
-and DermaMNIST (one ``dermamnist_64.npz``) -- and notebooks 02, 06, 07 and 09
+and DermaMNIST (one ``dermamnist_64.npz``) -- and notebooks 02, 03, 05, 06, 07, 08 and 09
 (HAM10000) and 04 (DermaMNIST) are executed under the smoke profile through
 ``dataset``/``data_root``, as ``make notebooks DATASET=ham10000 DATA_ROOT=...``
 would. Their ``metrics.json`` is checked against ``tests/baselines/smoke-<dataset>.json``
-(``make baselines DATASET=ham10000 DATA_ROOT=<export> ONLY="02 06 07"`` records it), and their printed
+(``make baselines DATASET=ham10000 DATA_ROOT=<export> ONLY="02 03 05"`` records it), and their printed
 verdicts against their numbers (``tests/verdict_rules.py``), on the exports and on the phantom.
 """
 from __future__ import annotations
@@ -30,8 +30,9 @@ EXPORTS = {
     "ham10000": dict(n=500, size=(200, 150), render_size=96),
     "dermamnist": dict(n=700, size=64),
 }
-RUNS = [("02_dcgan_skin_lesions", "ham10000"), ("06_masks_and_translation", "ham10000"),
-        ("07_evaluation", "ham10000"), ("09_choosing_a_generator", "ham10000"),
+RUNS = [("02_dcgan_skin_lesions", "ham10000"), ("03_loss_zoo", "ham10000"), ("05_style_and_growth", "ham10000"),
+        ("06_masks_and_translation", "ham10000"), ("07_evaluation", "ham10000"),
+        ("08_responsible_synthetic_data", "ham10000"), ("09_choosing_a_generator", "ham10000"),
         ("04_conditional_generation", "dermamnist")]
 
 

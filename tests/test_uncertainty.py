@@ -145,6 +145,57 @@ def test_the_verdict_rules_catch_planted_contradictions():
     assert verdict_contradictions("07_x", checker, [])
 
 
+
+def test_the_verdict_rules_catch_planted_contradictions_in_03_05_and_08():
+    from verdict_rules import verdict_contradictions
+
+    from medgan_nb.experiments import loss_zoo
+    from medgan_nb.metrics.uncertainty import comparison_sentence
+
+    zoo = {"losses": {"dcgan": {}, "wgan": {}}, "fd_dcgan": 1.0, "fd_wgan": 1.1, "fd_se_dcgan": 0.1, "fd_se_wgan": 0.1,
+           "d_gap_plain": 0.3, "d_gap_diffaugment": 0.0, "d_gap_se_plain": 0.01, "d_gap_se_diffaugment": 0.01,
+           "fd_small_plain": 1.0, "fd_small_diffaugment": 1.0, "fd_small_se_plain": 0.1, "fd_small_se_diffaugment": 0.1,
+           "spectrum_error_transposed": 0.3, "spectrum_error_resize": 0.1, "spectrum_error_se_transposed": 0.01,
+           "spectrum_error_se_resize": 0.01, "fd_transposed": 1.0, "fd_resize": 1.0, "fd_se_upsampling_transposed": 0.1,
+           "fd_se_upsampling_resize": 0.1}
+    honest = [f"lowest distance: {NO_CLEAR_DIFFERENCE} between dcgan (1.000 ± 0.200) and wgan (1.100 ± 0.200)",
+              comparison_sentence("plain", 0.3, 0.01, "DiffAugment", 0.0, 0.01, "D's final gap (lower: less)"),
+              comparison_sentence("plain", 1.0, 0.1, "DiffAugment", 1.0, 0.1, "Fréchet distance to held-out images"),
+              *loss_zoo.checkerboard_verdict(
+                  {"transposed": 1.0, "resize": 1.0}, {"transposed": 0.1, "resize": 0.1},
+                  {"transposed": 0.3, "resize": 0.1}, {"transposed": 0.01, "resize": 0.01}).splitlines()]
+    assert not verdict_contradictions("03_x", zoo, honest)
+    assert verdict_contradictions("03_x", zoo, ["lowest distance: dcgan (1.000 ± 0.200), clearly below", *honest[1:]])
+    flipped = [line.replace("DiffAugment is clearly lower", f"{NO_CLEAR_DIFFERENCE}") for line in honest]
+    assert verdict_contradictions("03_x", zoo, flipped)
+
+    style = {"families": {"dcgan": {"fd": 1.0}, "stylegan": {"fd": 2.0}}, "fd_se": {"dcgan": 0.1, "stylegan": 0.1},
+             "walk_smoothness": {"z": {"max_over_mean": 1.5}, "w": {"max_over_mean": 1.5}, "difference_se": 0.1},
+             "progressive_layout_kept": [{"from": 4, "to": 8, "ratio_high": 0.3}]}
+    lines = ["verdict: closest to the held-out real images: dcgan, clearly (dcgan 1.000 ± 0.200, ...)",
+             f"verdict: largest frame jump / mean jump: z walk 1.50, w walk 1.50: {NO_CLEAR_DIFFERENCE}",
+             "verdict: same-z change / other-z difference ... Layout kept (< 0.5): 4->8 px; partly kept: none"]
+    assert not verdict_contradictions("05_x", style, lines)
+    assert verdict_contradictions("05_x", style, [lines[0].replace("dcgan, clearly", NO_CLEAR_DIFFERENCE), *lines[1:]])
+    assert verdict_contradictions("05_x", style, [*lines[:2], lines[2].replace("4->8 px;", "none;")])
+
+    private = {"skewed_recognised_dark": 0.9, "selected_recognised_dark": 0.5, "skewed_recognised_se_dark": 0.05,
+               "selected_recognised_se_dark": 0.05, "epsilon_curve": [
+                   {"epsilon": None, "attack_auc": 0.75, "n_members": 100, "n_nonmembers": 100},
+                   {"epsilon": 0.5, "attack_auc": 0.74, "n_members": 100, "n_nonmembers": 100}],
+               "tabular_utility_synthetic": 0.62, "tabular_majority_class_accuracy": 0.6, "tabular_n_heldout": 100}
+    lines = ["verdict (1 training run per arm; chance 0.14; dark share asked 0.50):",
+             "  skewed GAN, samples selected by tone: dark share 0.05 -> 0.50 (reached the target); dark skin "
+             "recognised 0.90 ± 0.10 -> 0.50 ± 0.10 (clearly lower); dark coverage distance 0.1 -> 0.1",
+             f"verdict: at epsilon 0.50 the attack's AUC is 0.740 ± 0.07 (no DP: 0.750): {NO_CLEAR_DIFFERENCE}: DP ...",
+             "verdict: fidelity 0.80 (sdmetrics); a classifier trained on synthetic records does not clearly beat it"]
+    assert not verdict_contradictions("08_x", private, lines)
+    assert verdict_contradictions("08_x", private, [lines[0], lines[1].replace("clearly lower", "clearly higher"),
+                                                    *lines[2:]])
+    assert verdict_contradictions("08_x", private, [*lines[:2], lines[2].replace(NO_CLEAR_DIFFERENCE, "DP clearly lowers"),
+                                                    lines[3]])
+    assert verdict_contradictions("08_x", private, [*lines[:3], lines[3].replace("does not clearly beat", "clearly beats")])
+
 def test_restoration_verdict_names_a_method_only_when_it_beats_every_other_per_image():
     import numpy as np
 

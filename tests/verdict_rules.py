@@ -83,8 +83,136 @@ def verdict_contradictions(stem: str, metrics: dict, lines: list[str]) -> list[s
         for line in verdicts["utility"]:
             if "% of TRTR" in line and metrics["trtr"] <= chance:
                 problems.append(f"07: TRTR {metrics['trtr']:.3f} at chance, yet {line!r}")
+    if stem.startswith("03"):
+        problems.extend(_loss_zoo_contradictions(metrics, lines))
+    if stem.startswith("05"):
+        problems.extend(_style_growth_contradictions(metrics, lines))
+    if stem.startswith("08"):
+        problems.extend(_responsible_contradictions(metrics, lines))
     if stem.startswith("09"):
         problems.extend(_choosing_contradictions(metrics, lines))
+    return problems
+
+
+def _apart(a: float, b: float, se_a: float, se_b: float = 0.0) -> bool:
+    """The kit's rule, restated: two numbers differ clearly when |a - b| > 2 sqrt(se_a^2 + se_b^2)."""
+    import math
+
+    spread = math.hypot(se_a, se_b)
+    return math.isfinite(spread) and abs(a - b) > 2 * spread
+
+
+def _comparison(lines: list[str], needle: str, name: str, a: float, se_a: float, b: float, se_b: float,
+                winner: str) -> list[str]:
+    """A comparison_sentence line holding ``needle``: it names ``winner`` iff the two numbers are apart."""
+    line = next((line for line in lines if needle in line), None)
+    if line is None:
+        return [f"{name}: no line with {needle!r} printed"]
+    apart = _apart(a, b, se_a, se_b)
+    if apart and not line.startswith(f"{winner} is clearly"):
+        return [f"{name}: {a:.4g} ± {2 * se_a:.2g} vs {b:.4g} ± {2 * se_b:.2g} are apart, yet {line!r}"]
+    if not apart and NO_CLEAR not in line:
+        return [f"{name}: {a:.4g} ± {2 * se_a:.2g} vs {b:.4g} ± {2 * se_b:.2g} are within noise, yet {line!r}"]
+    return []
+
+
+def _loss_zoo_contradictions(metrics: dict, lines: list[str]) -> list[str]:
+    """03: the lowest distance, the small-data and the checkerboard comparisons name a side only beyond 2 SE."""
+    problems = []
+    losses = list(metrics["losses"])
+    fd = {name: metrics[f"fd_{name}"] for name in losses}
+    best = min(fd, key=fd.get)
+    clear = all(_apart(fd[best], fd[name], metrics[f"fd_se_{best}"], metrics[f"fd_se_{name}"])
+                for name in losses if name != best)
+    line = _line(lines, "lowest distance:")
+    if line is None:
+        problems.append("03: no 'lowest distance' line printed")
+    elif clear != line.startswith(f"lowest distance: {best} (") or clear == (NO_CLEAR in line):
+        problems.append(f"03: {best} clearly lowest = {clear}, yet {line!r}")
+    for what, key, se in (("D's final gap", "d_gap", "d_gap_se"),
+                          ("Fréchet distance to held-out images", "fd_small", "fd_small_se")):
+        a, b = metrics[f"{key}_plain"], metrics[f"{key}_diffaugment"]
+        problems += _comparison([x for x in lines if "plain" in x], what, f"03 small data, {what}", a,
+                                metrics[f"{se}_plain"], b, metrics[f"{se}_diffaugment"],
+                                "plain" if a < b else "DiffAugment")
+    for what, key, se in (("high-frequency spectrum gap", "spectrum_error", "spectrum_error_se"),
+                          ("Fréchet distance to held-out images", "fd", "fd_se_upsampling")):
+        a, b = metrics[f"{key}_transposed"], metrics[f"{key}_resize"]
+        problems += _comparison([x for x in lines if "transposed" in x], what, f"03 checkerboard, {what}", a,
+                                metrics[f"{se}_transposed"], b, metrics[f"{se}_resize"],
+                                "transposed" if a < b else "resize")
+    return problems
+
+
+def _style_growth_contradictions(metrics: dict, lines: list[str]) -> list[str]:
+    """05: the closest family and the more even walk are named only beyond 2 SE; 'kept' only below its bar."""
+    problems = []
+    fd = {name: metrics["families"][name]["fd"] for name in metrics["families"]}
+    best = min(fd, key=fd.get)
+    se = metrics["fd_se"]
+    clear = all(_apart(fd[best], fd[name], se[best], se[name]) for name in fd if name != best)
+    line = _line(lines, "verdict: closest to the held-out real images:")
+    if line is None:
+        problems.append("05: no closest-family verdict printed")
+    elif clear != (f"images: {best}, clearly" in line) or clear == (NO_CLEAR in line):
+        problems.append(f"05: {best} clearly closest = {clear}, yet {line!r}")
+    walks = metrics["walk_smoothness"]
+    apart = _apart(walks["z"]["max_over_mean"] - walks["w"]["max_over_mean"], 0.0, walks["difference_se"])
+    line = _line(lines, "verdict: largest frame jump / mean jump")
+    if line is None:
+        problems.append("05: no latent-walk verdict printed")
+    elif apart == (NO_CLEAR in line):
+        problems.append(f"05: the walks differ clearly = {apart}, yet {line!r}")
+    for key, start in (("progressive_layout_kept", "verdict: same-z change"),
+                       ("progressive_layout_kept_reference", "verdict (reference): same-z change")):
+        pairs, line = metrics.get(key), _line(lines, start)
+        if not pairs:
+            continue
+        kept = [f"{p['from']}->{p['to']} px" for p in pairs if p["ratio_high"] < 0.5]
+        said = line.split("Layout kept (< 0.5): ")[-1].split(";")[0] if line else ""
+        if line is None or said != (", ".join(kept) or "none"):
+            problems.append(f"05: the layout was kept at {kept or 'no change'} by its intervals, yet {line!r}")
+    return problems
+
+
+def _responsible_contradictions(metrics: dict, lines: list[str]) -> list[str]:
+    """08: each remedy's change per group, the leak and DP verdicts and the tabular utility, against their numbers."""
+    import re
+
+    from medgan_nb.metrics.uncertainty import auc_se, proportion_se
+
+    problems = []
+    titles = {"trained on the resampled set": "resampled", "skewed GAN, samples selected by tone": "selected"}
+    block = ""
+    for line in lines:
+        if line.startswith("verdict (") and "training run" in line:
+            block = "" if line.startswith("verdict (1 training run ") else "reference_"
+        title = next((t for t in titles if line.strip().startswith(t + ":")), None)
+        if title is None:
+            continue
+        arm, base = block + titles[title], block + "skewed"
+        for group, change in re.findall(r"(light|dark) skin recognised [^()]*\(([^)]*)\)", line):
+            a, b = metrics[f"{base}_recognised_{group}"], metrics[f"{arm}_recognised_{group}"]
+            apart = _apart(a, b, metrics[f"{base}_recognised_se_{group}"], metrics[f"{arm}_recognised_se_{group}"])
+            if apart == change.startswith(NO_CLEAR) or (apart and change != f"clearly {'higher' if b > a else 'lower'}"):
+                problems.append(f"08 {arm}, {group} skin: {a:.3f} -> {b:.3f} apart = {apart}, yet ({change})")
+    curve = metrics["epsilon_curve"]
+    plain = next(row for row in curve if row["epsilon"] is None)
+    strict = min((row for row in curve if row["epsilon"] is not None), key=lambda row: row["epsilon"])
+    se = {id(row): auc_se(row["attack_auc"], row["n_members"], row["n_nonmembers"]) for row in (plain, strict)}
+    leaks = plain["attack_auc"] > 0.5 and _apart(plain["attack_auc"], 0.5, se[id(plain)])
+    lowers = plain["attack_auc"] > strict["attack_auc"] and _apart(plain["attack_auc"], strict["attack_auc"],
+                                                                    se[id(plain)], se[id(strict)])
+    line = _line(lines, "verdict: at epsilon")
+    expected = ("DP clearly lowers" if leaks and lowers else NO_CLEAR if leaks else "does not clearly leak")
+    if line is None or expected not in line:
+        problems.append(f"08: DP verdict should say {expected!r}, yet {line!r}")
+    beats = _apart(metrics["tabular_utility_synthetic"], metrics["tabular_majority_class_accuracy"],
+                   proportion_se(metrics["tabular_majority_class_accuracy"], metrics["tabular_n_heldout"])) and \
+        metrics["tabular_utility_synthetic"] > metrics["tabular_majority_class_accuracy"]
+    line = _line(lines, "verdict: fidelity")
+    if line is None or ("clearly beats" in line) != beats:
+        problems.append(f"08: synthetic-trained classifier clearly beats the majority class = {beats}, yet {line!r}")
     return problems
 
 

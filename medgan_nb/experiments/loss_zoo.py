@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import copy
 import math
-import warnings
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -46,11 +45,10 @@ from torch import nn
 
 from .. import viz
 from ..augment import parse_policy
-from ..metrics.bootstrap import bootstrap_interval
-from ..metrics.distances import frechet_distance_from_features
+from ..metrics.bootstrap import bootstrap_interval, frechet_errors, frechet_se
 from ..metrics.fid import features_of
-from ..metrics.spectrum import radial_power_spectrum
-from ..metrics.uncertainty import comparison_sentence, differs, mean_se
+from ..metrics.spectrum import high_frequency_error, radial_power_spectrum
+from ..metrics.uncertainty import NO_CLEAR_DIFFERENCE, comparison_sentence, differs, mean_se, pick_winner
 from ..models import build_family, get_family
 from ..models.dcgan import weights_init
 from ..train import TrainResult
@@ -103,14 +101,20 @@ def run_loss_zoo(images: Tensor, heldout: Tensor, names: Sequence[str] = LOSS_ZO
     return entries
 
 
-def zoo_table(entries: dict[str, FamilyRun], fd_untrained: float, fd_floor: float) -> pd.DataFrame:
-    """Return one row per loss: its Fréchet distance (and share of the untrained one), speed and wall time."""
+def zoo_table(entries: dict[str, FamilyRun], fd_untrained: float, fd_floor: float,
+              heldout: Tensor | None = None, seed: int = 0) -> pd.DataFrame:
+    """Return one row per loss: its Fréchet distance (and share of the untrained one), speed and wall time.
+
+    With ``heldout`` (the images each distance was measured against) the table also holds each distance's bootstrap
+    standard error, ``fd se``, which :func:`zoo_verdict` needs to name a winner only beyond the noise.
+    """
+    fd_se = fd_errors(entries, heldout, seed) if heldout is not None else dict.fromkeys(entries, float("inf"))
     rows = []
     for name, entry in entries.items():
         result = entry.result
         rows.append({
             "loss": name, "title": get_family(name).title, "n_critic": entry.n_critic,
-            "fd": entry.fd, "fd / untrained": entry.fd / fd_untrained, "fd / floor": entry.fd / fd_floor,
+            "fd": entry.fd, "fd se": fd_se[name], "fd / untrained": entry.fd / fd_untrained, "fd / floor": entry.fd / fd_floor,
             "images/s": result.images_per_second,  # images D sees: batch_size x n_critic per step
             "ms / step": 1000 * result.seconds / max(result.steps, 1),  # one generator step, all its critic updates
             "train s": result.seconds,
@@ -119,16 +123,34 @@ def zoo_table(entries: dict[str, FamilyRun], fd_untrained: float, fd_floor: floa
 
 
 def zoo_verdict(table: pd.DataFrame) -> str:
-    """Return the printed verdict: the loss with the lowest distance, the fastest per step, the fastest in images/s."""
-    best, quickest, busiest = table["fd"].idxmin(), table["ms / step"].idxmin(), table["images/s"].idxmax()
+    """Return the printed verdict: the loss with the lowest distance, the fastest per step, the fastest in images/s.
+
+    The lowest distance is named a winner only when it lies beyond two standard errors (the table's ``fd se``) of
+    every other loss's; otherwise the line lists the losses it cannot be told apart from. Speeds are measured
+    directly and printed as they are.
+    """
+    quickest, busiest = table["ms / step"].idxmin(), table["images/s"].idxmax()
     reference = table["ms / step"].get("dcgan", table.loc[quickest, "ms / step"])  # cost unit: the plain DCGAN step
     reference_name = "dcgan" if "dcgan" in table.index else quickest
     costs = ", ".join(f"{name} {ms / reference:.1f}x" for name, ms in table["ms / step"].items())
-    return (f"lowest distance: {best} ({table.loc[best, 'fd']:.3f}, {table.loc[best, 'fd / untrained']:.0%} of untrained)\n"
+    return (f"{distance_verdict(table)}\n"
             f"fastest per generator step: {quickest} ({table.loc[quickest, 'ms / step']:.0f} ms/step, "
             f"{table.loc[quickest, 'train s']:.1f} s in all)\n"
             f"most images/s through D: {busiest} ({table.loc[busiest, 'images/s']:.0f} images/s)\n"
             f"time per generator step relative to {reference_name}: {costs}")
+
+
+def distance_verdict(table: pd.DataFrame) -> str:
+    """Return the 'lowest distance' line of :func:`zoo_verdict`: a winner, or the losses tied with the lowest."""
+    fd = table["fd"].astype(float).to_dict()
+    se = (table["fd se"] if "fd se" in table else pd.Series(float("inf"), index=table.index)).astype(float).to_dict()
+    best = min(fd, key=fd.get)
+    numbers = f"{fd[best]:.3f} ± {2 * se[best]:.3f}, {table.loc[best, 'fd / untrained']:.0%} of untrained"
+    if pick_winner(fd, se) == best:
+        return f"lowest distance: {best} ({numbers}), clearly below every other loss"
+    tied = [name for name in fd if name != best and not differs(fd[best], fd[name], se[best], se[name])]
+    return (f"lowest distance: {NO_CLEAR_DIFFERENCE} between {best} ({numbers}) and "
+            + ", ".join(f"{name} ({fd[name]:.3f} ± {2 * se[name]:.3f})" for name in tied))
 
 
 def _running_mean(steps: Sequence[float], values: Sequence[float], smooth: int) -> tuple[np.ndarray, np.ndarray]:
@@ -222,11 +244,12 @@ def plot_cost_and_quality(table: pd.DataFrame, fd_untrained: float, fd_floor: fl
     """Draw three bar panels per loss: distance to real data (with reference lines), images/s, wall time; return the Figure."""
     fig, (ax_fd, ax_speed, ax_time) = plt.subplots(1, 3, figsize=(14, 3.8))
     names, x = list(table.index), np.arange(len(table))
-    ax_fd.bar(x, table["fd"], color="tab:blue")
+    errors = 2 * table["fd se"] if "fd se" in table and np.isfinite(table["fd se"]).all() else None
+    ax_fd.bar(x, table["fd"], yerr=errors, capsize=3, color="tab:blue")  # whiskers: ±2 bootstrap standard errors
     ax_fd.axhline(fd_untrained, color="tab:red", linestyle="--", label=f"untrained G ({fd_untrained:.2f})")
     ax_fd.axhline(fd_floor, color="tab:green", linestyle=":", label=f"real vs real floor ({fd_floor:.2f})")
     ax_fd.set_ylabel("Fréchet distance (kit features)")
-    ax_fd.set_title("Distance to held-out real images (lower = better)")
+    ax_fd.set_title("Distance to held-out real images (lower = better)" + ("\nwhiskers: ±2 SE" if errors is not None else ""))
     ax_fd.legend(fontsize=8)
     ax_speed.bar(x, table["images/s"], color="tab:orange")
     ax_speed.set_ylabel("images per second through D")
@@ -335,7 +358,7 @@ def run_small_data_experiment(images: Tensor, heldout: Tensor, *, n_images: int,
                                    **train_options)
         fd = trained.fd
         runs[label] = SmallDataRun(label, trained.result, monitor, trained.samples, fd,
-                                   fd_bootstrap_se(heldout_features, trained.samples, seed=seed))
+                                   frechet_se(heldout_features, trained.samples, seed=seed))
         print(f"{label:12s} {n_images} images: Fréchet distance {fd:.3f}, final D(train) - D(held-out) "
               f"{monitor.final_gap:+.3f}", flush=True)
     return runs
@@ -359,14 +382,9 @@ def plot_discriminator_overfitting(runs: dict[str, SmallDataRun]):
     return fig
 
 
-def fd_bootstrap_se(heldout_features: Tensor, fake: Tensor, n_boot: int = 50, seed: int = 0) -> float:
-    """Return the bootstrap standard deviation of the Fréchet distance between held-out features and ``fake``."""
-    real_features, fake_features = heldout_features, features_of(fake)
-    with warnings.catch_warnings():  # resamples repeat images: rank-deficient covariances are expected here
-        warnings.simplefilter("ignore")
-        interval = bootstrap_interval(frechet_distance_from_features, real_features, fake_features, n_boot=n_boot,
-                                      seed=seed)
-    return float(np.std(interval.bootstrap))
+def fd_errors(entries: dict[str, FamilyRun], heldout: Tensor, seed: int = 0) -> dict[str, float]:
+    """Return name -> the bootstrap standard error of each run's Fréchet distance to ``heldout`` (features once)."""
+    return frechet_errors(heldout, {name: entry.samples for name, entry in entries.items()}, seed=seed)
 
 
 def small_data_verdict(runs: dict[str, SmallDataRun]) -> str:
@@ -447,9 +465,21 @@ def plot_power_spectra(groups: dict[str, Tensor]):
                                "Azimuthally averaged power spectrum of grey images")
 
 
-def checkerboard_verdict(fd: dict[str, float], spectrum_error: dict[str, float]) -> str:
-    """Return the printed verdict: which up-sampling is closer to the real spectrum and to the real images."""
-    spectral, closer = min(spectrum_error, key=spectrum_error.get), min(fd, key=fd.get)
-    return (f"closer high-frequency spectrum: {spectral}   ["
-            + ", ".join(f"{k} {v:.3f}" for k, v in spectrum_error.items()) + " mean |log10 power gap|]\n"
-            f"closer to real data (Fréchet distance): {closer}   [" + ", ".join(f"{k} {v:.3f}" for k, v in fd.items()) + "]")
+def spectrum_error_se(real: Tensor, fake: Tensor, n_boot: int = 50, seed: int = 0) -> float:
+    """Return the bootstrap standard deviation of :func:`high_frequency_error` over resamples of both image sets."""
+    interval = bootstrap_interval(high_frequency_error, real, fake, n_boot=n_boot, seed=seed)
+    return float(np.std(interval.bootstrap))
+
+
+def checkerboard_verdict(fd: dict[str, float], fd_se: dict[str, float], spectrum_error: dict[str, float],
+                         spectrum_se: dict[str, float]) -> str:
+    """Return the printed verdict: which up-sampling is closer to the real spectrum and to the real images.
+
+    Each line names one only when the two differ by more than two standard errors (bootstraps over the images).
+    """
+    (a, b) = list(spectrum_error)[:2]
+    spectral = comparison_sentence(a, spectrum_error[a], spectrum_se[a], b, spectrum_error[b], spectrum_se[b],
+                                   "high-frequency spectrum gap to real images (mean |log10 power gap|, lower: closer)")
+    distance = comparison_sentence(a, fd[a], fd_se[a], b, fd[b], fd_se[b],
+                                   "Fréchet distance to held-out images (lower: closer to real data)")
+    return f"{spectral}\n{distance}"

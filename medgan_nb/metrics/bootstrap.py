@@ -124,6 +124,28 @@ def frechet_intervals(real, sets: dict[str, torch.Tensor], extractor: nn.Module 
             for name, images in sets.items()}
 
 
+def frechet_se(real_features: torch.Tensor, images: torch.Tensor, n_boot: int = 50, seed: int = 0,
+               extractor: nn.Module | None = None) -> float:
+    """Return the bootstrap standard deviation of the Fréchet distance of ``images`` to real images given by their
+    features: the standard error a two-standard-error verdict needs (resamples of both sets, ``n_boot`` of them)."""
+    import warnings
+
+    fake_features = features_of(images, extractor=extractor)
+    with warnings.catch_warnings():  # resamples repeat images: rank-deficient covariances are expected here
+        warnings.simplefilter("ignore")
+        interval = bootstrap_interval(frechet_distance_from_features, real_features, fake_features, n_boot=n_boot,
+                                      seed=seed)
+    return float(np.std(interval.bootstrap))
+
+
+def frechet_errors(real: torch.Tensor, sets: dict[str, torch.Tensor], n_boot: int = 50, seed: int = 0,
+                   extractor: nn.Module | None = None) -> dict[str, float]:
+    """Return, per named set of images, :func:`frechet_se` of its distance to ``real`` (real features extracted once,
+    every set resampled with the same seed)."""
+    real_features = features_of(real, extractor=extractor)
+    return {name: frechet_se(real_features, images, n_boot, seed, extractor) for name, images in sets.items()}
+
+
 def interval_comparison(intervals: dict[str, Interval], first: str, second: str, what: str = "Fréchet distance") -> str:
     """Return the verdict on two named intervals (lower is better): a winner only beyond two standard errors."""
     from .uncertainty import comparison_sentence, interval_se

@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,23 @@ def list_notebooks(root: Path | None = None, only: list[str] | None = None, fold
 
 TRACEBACK_TAIL_LINES = 12
 CELL_HEAD_LINES = 4
+
+
+def _socket_kernel_manager(socket_dir: str):
+    """Return a kernel manager class whose kernel talks over Unix sockets in ``socket_dir`` instead of TCP ports.
+
+    jupyter_client picks a kernel's five TCP ports by asking the system for free ones and releasing them before the
+    kernel binds them, so two kernels starting at the same moment (two test workers, two notebooks run side by side)
+    can pick the same port and one dies with "Address already in use". Sockets in a folder of the run's own cannot
+    collide. The class is written here because jupyter_client offers the transport but no ready-made manager for it.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    class SocketKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**{"transport": "ipc", "ip": os.path.join(socket_dir, "kernel"), **kwargs})
+
+    return SocketKernelManager
 
 
 def execute_notebook(
@@ -80,6 +98,7 @@ def execute_notebook(
     metrics_path = out_root / stem / "metrics.json"
     metrics_path.unlink(missing_ok=True)  # never report a previous run's figures as this run's
     t0 = time.perf_counter()
+    sockets = tempfile.TemporaryDirectory(prefix="medgan-kernel-") if os.name == "posix" else None
     try:
         pm.execute_notebook(
             str(notebook),
@@ -90,6 +109,7 @@ def execute_notebook(
             progress_bar=progress,
             log_output=log_output,  # stream the cells' output to this process's log (long GPU runs)
             execution_timeout=CELL_TIMEOUT_SECONDS[profile],
+            **({"kernel_manager_class": _socket_kernel_manager(sockets.name)} if sockets else {}),
         )
     except pm.PapermillExecutionError as exc:  # an exception inside a cell: say which cell and why
         row["status"] = "FAILED"
@@ -101,6 +121,9 @@ def execute_notebook(
         row["status"] = "FAILED"
         row["error"] = f"{type(exc).__name__}: {text.splitlines()[-1] if text else ''}"
         row["traceback_tail"] = _tail(strip_color(text), TRACEBACK_TAIL_LINES)
+    finally:
+        if sockets is not None:
+            sockets.cleanup()
     row["seconds"] = round(time.perf_counter() - t0, 1)
     row["metrics"] = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
     if row["status"] == "ok" and not row["metrics"]:

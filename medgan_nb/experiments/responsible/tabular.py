@@ -20,6 +20,7 @@ import torch
 from ... import viz
 from ...data.tabular import CATEGORICAL_COLUMNS
 from ...metrics.privacy import closest_record_summary
+from ...metrics.uncertainty import above_chance
 
 
 MISSING_SUFFIX = "__missing"
@@ -104,6 +105,7 @@ def tabular_report(train: pd.DataFrame, heldout: pd.DataFrame, synthetic: pd.Dat
         "utility_real": utility_accuracy(train, heldout, seed=seed),
         "utility_synthetic": utility_accuracy(synthetic, heldout, seed=seed),
         "majority_class_accuracy": float((heldout["dx"] == train["dx"].mode()[0]).mean()),
+        "n_heldout": len(heldout),
     }
     result.update(closest_record_summary(synthetic, train, heldout))
     result["column_details"] = report.get_details("Column Shapes")
@@ -111,13 +113,19 @@ def tabular_report(train: pd.DataFrame, heldout: pd.DataFrame, synthetic: pd.Dat
 
 
 def tabular_verdict(report: dict) -> str:
-    """Return a one-line verdict on the synthetic table: fidelity, utility against the majority class, copies."""
-    useful = report["utility_synthetic"] > report["majority_class_accuracy"]
+    """Return a one-line verdict on the synthetic table: fidelity, utility against the majority class, copies.
+
+    The classifier trained on synthetic records "beats" the majority class only when its held-out accuracy lies more
+    than two standard errors above the majority class's (the error of an accuracy at that level over the held-out
+    records, as for any comparison with chance); otherwise there is no clear difference.
+    """
+    useful = above_chance(report["utility_synthetic"], report["majority_class_accuracy"], report["n_heldout"])
     return (f"verdict: fidelity {report['quality_score']:.2f} (sdmetrics, 1 = identical); a classifier trained on "
-            f"synthetic records {'beats' if useful else 'does not beat'} the majority class "
-            f"({report['utility_synthetic']:.3f} vs {report['majority_class_accuracy']:.3f}; real: "
-            f"{report['utility_real']:.3f}); exact copies {report['exact_copy_share']:.1%}, synthetic/held-out "
-            f"closest-record ratio {report['dcr_ratio']:.2f} (near or above 1: no sign of copying)")
+            f"synthetic records {'clearly beats' if useful else 'does not clearly beat'} the majority class "
+            f"({report['utility_synthetic']:.3f} vs {report['majority_class_accuracy']:.3f} on "
+            f"{report['n_heldout']} held-out records; real: {report['utility_real']:.3f}); exact copies "
+            f"{report['exact_copy_share']:.1%}, synthetic/held-out closest-record ratio {report['dcr_ratio']:.2f} "
+            "(near or above 1: no sign of copying)")
 
 
 def plot_tabular_marginals(real: pd.DataFrame, synthetic: pd.DataFrame, columns: Sequence[str] | None = None):

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ...models.sampling import model_device
+from ...metrics.uncertainty import NO_CLEAR_DIFFERENCE, pick_winner
 from ...runtime import pick_device
 from ..families import FamilyRun, train_family
 from ... import viz
@@ -98,12 +99,19 @@ def training_verdict(runs: dict[str, FamilyRun], bar: float = 0.8) -> str:
             + (f"; not below it: {', '.join(above)}" if above else ""))
 
 
-def closest_family(runs: dict[str, FamilyRun]) -> str:
-    """Return a printed verdict: which family's samples are closest to the held-out images, and by how much."""
-    ranked = sorted(runs.values(), key=lambda run: run.fd)
-    best, others = ranked[0], ranked[1:]
-    text = ", ".join(f"{run.name} {run.fd:.3f}" for run in others)
-    return f"closest to the held-out real images: {best.name} (distance {best.fd:.3f}; then {text})"
+def closest_family(runs: dict[str, FamilyRun], fd_se: dict[str, float] | None = None) -> str:
+    """Return a printed verdict: which family's samples are closest to the held-out images, and by how much.
+
+    A family is named closest only when its distance lies more than two standard errors (``fd_se``, e.g. from
+    :func:`medgan_nb.metrics.bootstrap.frechet_errors`) below every other family's; without errors, never.
+    """
+    fd = {run.name: run.fd for run in runs.values()}
+    se = {name: (fd_se or {}).get(name, float("inf")) for name in fd}
+    ranked = sorted(fd, key=fd.get)
+    text = ", ".join(f"{name} {fd[name]:.3f} ± {2 * se[name]:.3f}" for name in ranked)
+    if pick_winner(fd, se) is not None:
+        return f"closest to the held-out real images: {ranked[0]}, clearly ({text})"
+    return f"closest to the held-out real images: {NO_CLEAR_DIFFERENCE} ({text})"
 
 
 def cost_verdict(runs: dict[str, FamilyRun], reference: str = "dcgan") -> str:

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
+from ...metrics.uncertainty import NO_CLEAR_DIFFERENCE, differs, mean_se
 from ...models.sampling import model_device
 from ... import viz
 from ...viz import image_grid, interpolate_latents
@@ -53,20 +54,26 @@ def walk_smoothness(generator: nn.Module, n_pairs: int = 8, n_steps: int = 16, s
         for space, frames in latent_walks(generator, z_start, z_end, n_steps, noise_seed=seed).items():
             jumps[space].append(frame_jumps(frames))
     summary = {}
+    ratios = {}
     for space, values in jumps.items():
         stack = torch.stack(values)  # (pairs, n_steps - 1)
         mean = stack.mean(dim=1)
-        summary[space] = {"mean_jump": float(mean.mean()),
-                          "max_over_mean": float((stack.max(dim=1).values / mean.clamp_min(1e-12)).mean())}
+        ratios[space] = (stack.max(dim=1).values / mean.clamp_min(1e-12)).numpy()  # one per pair of end points
+        summary[space] = {"mean_jump": float(mean.mean()), "max_over_mean": float(ratios[space].mean()),
+                          "max_over_mean_se": mean_se(ratios[space])}
+    summary["difference_se"] = mean_se(ratios["z"] - ratios["w"])  # paired: both walks join the same end points
     return summary
 
 
 def walk_verdict(smoothness: dict[str, dict[str, float]]) -> str:
-    """Return a printed line: which walk is more even (lower largest-jump / mean-jump ratio)."""
+    """Return a printed line: which walk is more even (lower largest-jump / mean-jump ratio), named only when the
+    paired difference over the walks exceeds two standard errors."""
     z, w = smoothness["z"]["max_over_mean"], smoothness["w"]["max_over_mean"]
-    evener = "w" if w < z else "z"
-    return (f"largest frame jump / mean jump: z walk {z:.2f}, w walk {w:.2f} (1 = perfectly even); "
-            f"the {evener} walk is the more even one in this run")
+    numbers = (f"largest frame jump / mean jump: z walk {z:.2f} ± {2 * smoothness['z']['max_over_mean_se']:.2f}, "
+               f"w walk {w:.2f} ± {2 * smoothness['w']['max_over_mean_se']:.2f} (1 = perfectly even)")
+    if not differs(z - w, 0.0, smoothness["difference_se"]):
+        return f"{numbers}: {NO_CLEAR_DIFFERENCE} between the two walks"
+    return f"{numbers}: the {'w' if w < z else 'z'} walk is clearly the more even one"
 
 
 def plot_latent_walks(walks: dict[str, Tensor]):
