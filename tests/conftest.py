@@ -17,6 +17,29 @@ def shared_folder(tmp_path_factory, request) -> Path:
     return base.parent if worker else base
 
 
+def computed_once(tmp_path_factory, request, name: str, compute):
+    """Return ``compute()``, computed once per test run even when both pytest-xdist workers need it.
+
+    A module-scoped fixture is set up by every worker that runs one of its tests, and the scheduler may split a
+    module's tests between the two; an expensive fixture then costs twice. The first worker computes and pickles the
+    result in the shared folder under a file lock; the other waits for it and loads it.
+    """
+    import pickle
+
+    from filelock import FileLock
+
+    folder = shared_folder(tmp_path_factory, request)
+    path = folder / f"{name}.pickle"
+    with FileLock(str(folder / f"{name}.lock")):
+        if path.is_file():
+            return pickle.loads(path.read_bytes())
+        result = compute()
+        partial = path.with_suffix(".partial")
+        partial.write_bytes(pickle.dumps(result))
+        partial.replace(path)  # whole or absent: never a half-written result
+        return result
+
+
 @pytest.fixture(scope="session")
 def notebook_runs(tmp_path_factory, request):
     """Execute notebooks under the smoke profile once per test run; return a function name -> metrics dict.
@@ -119,3 +142,14 @@ def assert_within_baselines(metrics: dict, notebook: str, *names: str) -> None:
     failures = check_metrics(notebook, metrics, {notebook: {name: entry[name] for name in names}})
     assert not failures, "\n".join(failures)
 
+
+
+# Modules whose module-scoped fixture takes tens of seconds (computed_once above): run first. pytest-xdist's
+# worksteal scheduler gives each worker half of the collected tests and lets an idle worker take tests from the
+# *end* of the other's queue, so a module at the end is often split between the workers and both would need its
+# fixture; at the front of the first worker's queue it is never taken.
+EXPENSIVE_MODULE_FIXTURES = ("test_weights.py", "test_sensitivity.py")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    items.sort(key=lambda item: item.path.name not in EXPENSIVE_MODULE_FIXTURES)  # stable: the rest keep their order

@@ -8,13 +8,19 @@ from __future__ import annotations
 import pytest
 import torch
 
+from conftest import computed_once
+
 from medgan_nb.data import load_dataset
 from medgan_nb.metrics.sensitivity import CORRUPTIONS, EXPECTED, checkerboard, corrupt, sensitivity_table
 from medgan_nb.metrics.spaces import EncoderSettings, PooledFeatures, feature_space, train_domain_encoder
 
 
 @pytest.fixture(scope="module")
-def table():
+def table(tmp_path_factory, request):
+    return computed_once(tmp_path_factory, request, "sensitivity_table", _sensitivity_table)
+
+
+def _sensitivity_table():
     train = load_dataset("phantom", size=64, split="train", n=4000, seed=0, progress=False)
     heldout = load_dataset("phantom", size=64, split="test", n=4000, seed=0, progress=False)
     encoder = train_domain_encoder(train, EncoderSettings(), progress=False)

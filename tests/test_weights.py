@@ -8,6 +8,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from conftest import computed_once
 
 from medgan_nb.models import get_family
 from medgan_nb.weights import (
@@ -337,8 +338,12 @@ FAIRNESS = {arm: [f"fairness_{arm}_{seed}" for seed in range(3)] for arm in ("sk
 
 
 @pytest.fixture(scope="module")
-def fairness_remeasured():
+def fairness_remeasured(tmp_path_factory, request):
     """Every fairness reference audited again exactly as its card was made: its recipe's data and judge, its draws."""
+    return computed_once(tmp_path_factory, request, "fairness_remeasured", _remeasure_fairness)
+
+
+def _remeasure_fairness() -> dict:
     from medgan_nb.experiments import references
     from medgan_nb.metrics.classifier import train_classifier
     from medgan_nb.metrics.fid import features_of

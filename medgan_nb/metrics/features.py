@@ -48,6 +48,9 @@ GRID_CELLS = 3  # the colour layout is summarised on a GRID_CELLS x GRID_CELLS g
 # gain, a blur moves the distance about as clearly as a colour shift does (checked on the phantom:
 # blur sigma 2 px goes from ~2x to ~5x the real-vs-real distance).
 TEXTURE_GAIN = 4.0
+# On a CPU the extractor works through a batch 64 images at a time: each stage's activations then stay in the
+# processor's cache (1.6x faster on one core than 256 at once; the features are the same to float rounding).
+CPU_CHUNK = 64
 
 
 class LesionFeatureExtractor(nn.Module):
@@ -85,6 +88,11 @@ class LesionFeatureExtractor(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Return the features (N, num_features), float32, of images (N, 3, H, W) in [-1, 1]."""
         x = check_images(images, "images").float()
+        if x.device.type == "cpu" and len(x) > CPU_CHUNK:  # small chunks keep each stage's activations in cache
+            return torch.cat([self._features(x[start:start + CPU_CHUNK]) for start in range(0, len(x), CPU_CHUNK)])
+        return self._features(x)
+
+    def _features(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-2:] != (FEATURE_IMAGE_SIZE, FEATURE_IMAGE_SIZE):
             x = F.interpolate(x, size=(FEATURE_IMAGE_SIZE, FEATURE_IMAGE_SIZE), mode="bilinear",
                               align_corners=False, antialias=True)
@@ -93,11 +101,11 @@ class LesionFeatureExtractor(nn.Module):
         for stage in range(len(self.widths)):
             if stage > 0:
                 h = F.avg_pool2d(h, 2)  # halve the resolution between stages: 64 -> 32 -> 16
-            h = F.relu(F.conv2d(h, getattr(self, f"weight_{stage}"), padding=1))  # h_l = ReLU(W_l * h_{l-1})
-            flat = h.flatten(2)  # (N, C_l, positions u)
+            h = F.relu_(F.conv2d(h, getattr(self, f"weight_{stage}"), padding=1))  # h_l = ReLU(W_l * h_{l-1})
+            std, mean = torch.std_mean(h.flatten(2), dim=2)  # over positions u, one pass
             gain = TEXTURE_GAIN if stage == 0 else 1.0
-            parts.append(gain * flat.mean(dim=2))  # mean response of each random filter
-            parts.append(gain * flat.std(dim=2))  # how much it varies across the image (texture, edges)
+            parts.append(gain * mean)  # mean response of each random filter
+            parts.append(gain * std)  # how much it varies across the image (texture, edges)
         return torch.cat(parts, dim=1)
 
 
