@@ -150,7 +150,7 @@ def test_the_verdict_rules_catch_planted_contradictions_in_03_05_and_08():
     from verdict_rules import verdict_contradictions
 
     from medgan_nb.experiments import loss_zoo
-    from medgan_nb.metrics.uncertainty import comparison_sentence
+    from medgan_nb.metrics.uncertainty import comparison_sentence, lowest_sentence
 
     zoo = {"losses": {"dcgan": {}, "wgan": {}}, "fd_dcgan": 1.0, "fd_wgan": 1.1, "fd_se_dcgan": 0.1, "fd_se_wgan": 0.1,
            "d_gap_plain": 0.3, "d_gap_diffaugment": 0.0, "d_gap_se_plain": 0.01, "d_gap_se_diffaugment": 0.01,
@@ -168,6 +168,14 @@ def test_the_verdict_rules_catch_planted_contradictions_in_03_05_and_08():
     assert verdict_contradictions("03_x", zoo, ["lowest distance: dcgan (1.000 ± 0.200), clearly below", *honest[1:]])
     flipped = [line.replace("DiffAugment is clearly lower", f"{NO_CLEAR_DIFFERENCE}") for line in honest]
     assert verdict_contradictions("03_x", zoo, flipped)
+
+    conditional = {"samples_above_chance": {}, "models": {"cgan": {"fd": 1.0, "fd_se": 0.1},
+                                                          "biggan": {"fd": 1.1, "fd_se": 0.1}}}
+    tie = lowest_sentence({"cgan": 1.0, "biggan": 1.1}, {"cgan": 0.1, "biggan": 0.1}, "distance after 300 steps")
+    assert tie.startswith(f"lowest distance after 300 steps: {NO_CLEAR_DIFFERENCE} between cgan (1.000 ± 0.200)")
+    assert not verdict_contradictions("04_x", conditional, ["best recognised: no clear difference", tie])
+    assert verdict_contradictions("04_x", conditional, ["best recognised: no clear difference",
+                                                        "lowest distance after 300 steps: cgan (1.000 ± 0.200)"])
 
     style = {"families": {"dcgan": {"fd": 1.0}, "stylegan": {"fd": 2.0}}, "fd_se": {"dcgan": 0.1, "stylegan": 0.1},
              "walk_smoothness": {"z": {"max_over_mean": 1.5}, "w": {"max_over_mean": 1.5}, "difference_se": 0.1},

@@ -46,6 +46,10 @@ def verdict_contradictions(stem: str, metrics: dict, lines: list[str]) -> list[s
             problems.append("04: no 'best recognised' line printed")
         elif not any(metrics["samples_above_chance"].values()) and NO_CLEAR not in best:
             problems.append(f"04: no model's samples are above chance, yet {best!r}")
+        if "models" in metrics:
+            problems.extend(_lowest_contradictions("04", {n: m["fd"] for n, m in metrics["models"].items()},
+                                                   {n: m["fd_se"] for n, m in metrics["models"].items()},
+                                                   _line(lines, "lowest distance after")))
         for name, above in metrics["samples_above_chance"].items():
             line = _line(lines, f"{name}: mean per-class accuracy on samples")
             if line is not None and (("NOT recognised" in line) == above):
@@ -116,19 +120,25 @@ def _comparison(lines: list[str], needle: str, name: str, a: float, se_a: float,
     return []
 
 
+def _lowest_contradictions(stem: str, values: dict[str, float], errors: dict[str, float], line: str | None) -> list[str]:
+    """A 'lowest ...' line names the lowest value only when it lies beyond 2 SE of every other one."""
+    best = min(values, key=values.get)
+    clear = all(_apart(values[best], values[name], errors[best], errors[name]) for name in values if name != best)
+    if line is None:
+        return [f"{stem}: no 'lowest ...' line printed"]
+    named = line.split(": ", 1)[-1].startswith(f"{best} (")
+    if clear != named or clear == (NO_CLEAR in line):
+        return [f"{stem}: {best} clearly lowest = {clear}, yet {line!r}"]
+    return []
+
+
 def _loss_zoo_contradictions(metrics: dict, lines: list[str]) -> list[str]:
     """03: the lowest distance, the small-data and the checkerboard comparisons name a side only beyond 2 SE."""
     problems = []
     losses = list(metrics["losses"])
-    fd = {name: metrics[f"fd_{name}"] for name in losses}
-    best = min(fd, key=fd.get)
-    clear = all(_apart(fd[best], fd[name], metrics[f"fd_se_{best}"], metrics[f"fd_se_{name}"])
-                for name in losses if name != best)
-    line = _line(lines, "lowest distance:")
-    if line is None:
-        problems.append("03: no 'lowest distance' line printed")
-    elif clear != line.startswith(f"lowest distance: {best} (") or clear == (NO_CLEAR in line):
-        problems.append(f"03: {best} clearly lowest = {clear}, yet {line!r}")
+    problems += _lowest_contradictions("03", {name: metrics[f"fd_{name}"] for name in losses},
+                                       {name: metrics[f"fd_se_{name}"] for name in losses},
+                                       _line(lines, "lowest distance:"))
     for what, key, se in (("D's final gap", "d_gap", "d_gap_se"),
                           ("Fréchet distance to held-out images", "fd_small", "fd_small_se")):
         a, b = metrics[f"{key}_plain"], metrics[f"{key}_diffaugment"]

@@ -48,7 +48,7 @@ from ..augment import parse_policy
 from ..metrics.bootstrap import bootstrap_interval, frechet_errors, frechet_se
 from ..metrics.fid import features_of
 from ..metrics.spectrum import high_frequency_error, radial_power_spectrum
-from ..metrics.uncertainty import NO_CLEAR_DIFFERENCE, comparison_sentence, differs, mean_se, pick_winner
+from ..metrics.uncertainty import comparison_sentence, differs, lowest_sentence, mean_se
 from ..models import build_family, get_family
 from ..models.dcgan import weights_init
 from ..train import TrainResult
@@ -144,13 +144,8 @@ def distance_verdict(table: pd.DataFrame) -> str:
     """Return the 'lowest distance' line of :func:`zoo_verdict`: a winner, or the losses tied with the lowest."""
     fd = table["fd"].astype(float).to_dict()
     se = (table["fd se"] if "fd se" in table else pd.Series(float("inf"), index=table.index)).astype(float).to_dict()
-    best = min(fd, key=fd.get)
-    numbers = f"{fd[best]:.3f} ± {2 * se[best]:.3f}, {table.loc[best, 'fd / untrained']:.0%} of untrained"
-    if pick_winner(fd, se) == best:
-        return f"lowest distance: {best} ({numbers}), clearly below every other loss"
-    tied = [name for name in fd if name != best and not differs(fd[best], fd[name], se[best], se[name])]
-    return (f"lowest distance: {NO_CLEAR_DIFFERENCE} between {best} ({numbers}) and "
-            + ", ".join(f"{name} ({fd[name]:.3f} ± {2 * se[name]:.3f})" for name in tied))
+    notes = {name: f"{table.loc[name, 'fd / untrained']:.0%} of untrained" for name in fd}
+    return lowest_sentence(fd, se, "distance", notes)
 
 
 def _running_mean(steps: Sequence[float], values: Sequence[float], smooth: int) -> tuple[np.ndarray, np.ndarray]:

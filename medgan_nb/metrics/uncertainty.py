@@ -84,6 +84,24 @@ def pick_winner(values: dict[str, float], errors: dict[str, float], lower_is_bet
     return None
 
 
+def lowest_sentence(values: dict[str, float], errors: dict[str, float], what: str = "distance",
+                    notes: dict[str, str] | None = None, fmt: str = ".3f", z: float = Z) -> str:
+    """Return 'lowest <what>: <name> (v ± 2 se), clearly below every other' when the lowest value lies beyond z
+    standard errors of every other one, else 'lowest <what>: no clear difference at this budget between <name> (...)
+    and <the names within that noise>'. ``notes`` adds a remark per name inside its parentheses."""
+    best = min(values, key=values.get)
+
+    def shown(name: str) -> str:
+        extra = f", {notes[name]}" if notes and name in notes else ""
+        return f"{name} ({values[name]:{fmt}} ± {z * errors.get(name, math.inf):{fmt}}{extra})"
+
+    if pick_winner(values, errors, z=z) == best:
+        return f"lowest {what}: {shown(best)}, clearly below every other"
+    tied = [name for name in values if name != best
+            and not differs(values[best], values[name], errors.get(best, math.inf), errors.get(name, math.inf), z)]
+    return f"lowest {what}: {NO_CLEAR_DIFFERENCE} between {shown(best)} and " + ", ".join(shown(n) for n in tied)
+
+
 def comparison_sentence(name_a: str, a: float, se_a: float, name_b: str, b: float, se_b: float,
                         what: str, lower_is_better: bool = True, fmt: str = ".3f", z: float = Z) -> str:
     """Return '<winner> is clearly better on <what> (a ± 2 se vs b ± 2 se)' or 'no clear difference at this budget ...'."""
