@@ -5,7 +5,7 @@ images and batches, mixed precision set to "auto", ...) otherwise run only on
 a GPU runner. Here they execute in CI: the profile's defaults stay as they
 are (image size, width, EMA, loss settings, evaluation knobs), except the
 counts listed below, which bound how long the run takes: steps and epochs,
-images rendered or evaluated, the families notebook 07 compares, and the images per batch (a batch of 4 still
+images rendered or evaluated, the families notebooks 03 and 07 compare, and the images per batch (a batch of 4 still
 fills one minibatch-standard-deviation group of 4, while the full-width
 networks cost about a sixteenth; several groups per batch are tested in
 tests/test_stylegan.py).
@@ -27,12 +27,15 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY_COUNTS = {
     "00_setup_and_data": {"n_images": 140},
     "01_gan_theory": {"steps": 20, "d_star_steps": 20, "sweep_steps": 10, "gan_steps_1d": 20, "d_only_steps": 10},
-    "02_dcgan_skin_lesions": {"steps": 4, "batch_size": 4, "n_images": 300, "n_eval": 60},
-    "03_loss_zoo": {"steps": 2, "batch_size": 4, "small_steps": 2, "n_images": 300, "n_eval": 60, "n_small": 100},
+    "02_dcgan_skin_lesions": {"steps": 4, "batch_size": 4, "n_images": 300, "n_eval": 40},
+    # the three discriminators of the zoo: batch norm (dcgan; lsgan, wgan and r1 share it), a critic without batch
+    # norm (wgan-gp) and spectral norm (hinge-sn)
+    "03_loss_zoo": {"steps": 2, "batch_size": 4, "small_steps": 2, "n_images": 300, "n_eval": 40, "n_small": 100,
+                    "losses": "dcgan,wgan-gp,hinge-sn"},
     "06_masks_and_translation": {"steps": 2, "batch_size": 4, "pix2pix_steps": 2, "cyclegan_steps": 2, "skin_tone_steps": 2,
-                                 "n_images": 200, "n_eval": 60, "n_translation": 48, "samples_per_mask": 2},
-    "04_conditional_generation": {"steps": 2, "batch_size": 4, "n_images": 300, "n_eval": 60, "n_per_class": 4, "classifier_epochs": 1},
-    "05_style_and_growth": {"steps": 4, "batch_size": 4, "n_images": 300, "n_eval": 60, "noise_draws": 4},
+                                 "n_images": 120, "n_eval": 40, "n_translation": 48, "samples_per_mask": 2},
+    "04_conditional_generation": {"steps": 2, "batch_size": 4, "n_images": 300, "n_eval": 40, "n_per_class": 4, "classifier_epochs": 1},
+    "05_style_and_growth": {"steps": 4, "batch_size": 4, "n_images": 300, "n_eval": 40, "noise_draws": 4},
     "08_responsible_synthetic_data": {"steps": 4, "batch_size": 4, "n_images": 700, "n_eval": 60, "privacy_steps": 4,
                                       "train_sizes": [16, 64], "epsilons": [1.0], "dp_steps": 4, "dp_images": 64,
                                       "n_records": 300, "ctgan_epochs": 1, "n_samples": 100},
