@@ -139,18 +139,18 @@ def _loss_zoo_contradictions(metrics: dict, lines: list[str]) -> list[str]:
     problems += _lowest_contradictions("03", {name: metrics[f"fd_{name}"] for name in losses},
                                        {name: metrics[f"fd_se_{name}"] for name in losses},
                                        _line(lines, "lowest distance:"))
-    for what, key, se in (("D's final gap", "d_gap", "d_gap_se"),
-                          ("Fréchet distance to held-out images", "fd_small", "fd_small_se")):
-        a, b = metrics[f"{key}_plain"], metrics[f"{key}_diffaugment"]
-        problems += _comparison([x for x in lines if "plain" in x], what, f"03 small data, {what}", a,
-                                metrics[f"{se}_plain"], b, metrics[f"{se}_diffaugment"],
-                                "plain" if a < b else "DiffAugment")
-    for what, key, se in (("high-frequency spectrum gap", "spectrum_error", "spectrum_error_se"),
-                          ("Fréchet distance to held-out images", "fd", "fd_se_upsampling")):
-        a, b = metrics[f"{key}_transposed"], metrics[f"{key}_resize"]
-        problems += _comparison([x for x in lines if "transposed" in x], what, f"03 checkerboard, {what}", a,
-                                metrics[f"{se}_transposed"], b, metrics[f"{se}_resize"],
-                                "transposed" if a < b else "resize")
+    comparisons = [("small data", "plain", "diffaugment", "DiffAugment", "D's final gap", "d_gap", "d_gap_se"),
+                   ("small data", "plain", "diffaugment", "DiffAugment", "Fréchet distance to held-out images",
+                    "fd_small", "fd_small_se"),
+                   ("checkerboard", "transposed", "resize", "resize", "high-frequency spectrum gap", "spectrum_error",
+                    "spectrum_error_se"),
+                   ("checkerboard", "transposed", "resize", "resize", "Fréchet distance to held-out images", "fd",
+                    "fd_se_upsampling")]
+    for section, first, second, second_title, what, key, se in comparisons:
+        a, b = metrics[f"{key}_{first}"], metrics[f"{key}_{second}"]
+        problems += _comparison([x for x in lines if first in x], what, f"03 {section}, {what}", a,
+                                metrics[f"{se}_{first}"], b, metrics[f"{se}_{second}"],
+                                first if a < b else second_title)
     return problems
 
 
