@@ -144,12 +144,15 @@ def assert_within_baselines(metrics: dict, notebook: str, *names: str) -> None:
 
 
 
-# Modules whose module-scoped fixture takes tens of seconds (computed_once above): run first. pytest-xdist's
-# worksteal scheduler gives each worker half of the collected tests and lets an idle worker take tests from the
-# *end* of the other's queue, so a module at the end is often split between the workers and both would need its
-# fixture; at the front of the first worker's queue it is never taken.
-EXPENSIVE_MODULE_FIXTURES = ("test_weights.py", "test_sensitivity.py")
+# The order the two pytest-xdist workers meet the tests in. The worksteal scheduler gives each worker half of the
+# collected tests and lets an idle worker take tests from the *end* of the other's queue. So, first: the modules
+# whose module-scoped fixture takes tens of seconds (computed_once above; a module at the end is often split between
+# the workers, and both would need its fixture); then the tests that each execute a notebook for tens of seconds.
+# Short unit tests come last, where they fill the time while the other worker finishes its last long test.
+FRONT_MODULES = ("test_weights.py", "test_sensitivity.py", "test_gpu_profile_on_cpu.py", "test_real_formats.py",
+                 "test_colab_fresh_env.py")
 
 
 def pytest_collection_modifyitems(session, config, items):
-    items.sort(key=lambda item: item.path.name not in EXPENSIVE_MODULE_FIXTURES)  # stable: the rest keep their order
+    rank = {name: position for position, name in enumerate(FRONT_MODULES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(FRONT_MODULES)))  # stable: the rest keep their order
