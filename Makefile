@@ -55,6 +55,10 @@ $(STAMP): requirements.txt requirements-browser.txt pyproject.toml $(LOCK) $(if 
 	@rm -f $(VENV)/.installed-locked $(VENV)/.installed-latest
 	@# a .venv made before FRD moved to pyradiomics-bhklab: both install the package `radiomics`, keep one
 	@$(PY) -m pip uninstall --quiet --yes pyradiomics 2>/dev/null || true
+	@# the locked versions: uv installs the whole lock file in about 20 s (pip needs over a minute, see
+	@# scripts/locked_install.py); pip then checks every requirement is met and installs whatever the lock lacks
+	$(if $(filter 1,$(UPGRADE)),,@$(PY) -m pip install --quiet --progress-bar off uv -c $(LOCK) && $(PY) scripts/locked_install.py $(LOCK) \
+		|| echo "uv could not install $(LOCK); pip installs it instead")
 	$(PY) -m pip install --quiet --progress-bar off --no-compile -r requirements.txt -r requirements-browser.txt $(PIN)
 	$(PY) -m pip install --quiet --progress-bar off --no-deps -e .
 	@$(PY) -c 'import medgan_nb, torch; print("medgan_nb", medgan_nb.__version__, "with torch", torch.__version__, "ready in $(VENV)")'
