@@ -296,3 +296,17 @@ def test_selection_by_tone_keeps_the_asked_share_and_each_samples_label():
         draw_labelled(generator, 10, probabilities, dark_share=2)
 
 
+
+
+def test_the_privacy_curve_labels_its_axis_at_the_budgets_spent_and_nothing_else():
+    import pandas as pd
+
+    from medgan_nb.experiments.responsible import plot_privacy_curve
+
+    curve = pd.DataFrame({"epsilon": [math.inf, 0.49, 2.0, 7.3], "frechet_distance": [5.0, 55.0, 56.0, 53.0],
+                          "attack_auc": [0.73, 0.47, 0.51, 0.57]})
+    fig = plot_privacy_curve(curve)
+    fig.canvas.draw()
+    for axis in fig.axes:
+        assert [t.get_text() for t in axis.get_xticklabels()] == ["0.49", "2", "7.3"]
+        assert not any(t.get_text() for t in axis.xaxis.get_minorticklabels())  # no overprinted minor labels

@@ -129,6 +129,7 @@ def plot_privacy_curve(curve: pd.DataFrame):
     labelled as such, not a "curve".
     """
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     private = curve[np.isfinite(curve["epsilon"])].sort_values("epsilon")
     plain = curve[~np.isfinite(curve["epsilon"])]
@@ -143,6 +144,10 @@ def plot_privacy_curve(curve: pd.DataFrame):
         axis.set_xscale("log")
         if one:  # a log axis around a single point: a decade either side
             axis.set_xlim(private["epsilon"].iloc[0] / 10, private["epsilon"].iloc[0] * 10)
+        # ticks at the budgets spent, and no minor-tick labels (on a log axis spanning about a decade they print
+        # on top of each other)
+        axis.set_xticks(private["epsilon"].tolist(), [f"{e:.2g}" for e in private["epsilon"]])
+        axis.xaxis.set_minor_formatter(NullFormatter())
         axis.set(xlabel="ε spent (log scale; smaller = more private)", ylabel=label)
         axis.legend(fontsize=8)
     right.axhline(0.5, color="grey", linestyle=":")
