@@ -143,7 +143,6 @@ def assert_within_baselines(metrics: dict, notebook: str, *names: str) -> None:
     assert not failures, "\n".join(failures)
 
 
-
 # The order the two pytest-xdist workers meet the tests in. The worksteal scheduler gives each worker half of the
 # collected tests and lets an idle worker take tests from the *end* of the other's queue. So, first: the modules
 # whose module-scoped fixture takes tens of seconds (computed_once above; a module at the end is often split between

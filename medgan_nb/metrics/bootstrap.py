@@ -130,11 +130,9 @@ def frechet_se(real_features: torch.Tensor, images: torch.Tensor, n_boot: int = 
     features: the standard error a two-standard-error verdict needs (resamples of both sets, ``n_boot`` of them)."""
     import warnings
 
-    fake_features = features_of(images, extractor=extractor)
     with warnings.catch_warnings():  # resamples repeat images: rank-deficient covariances are expected here
         warnings.simplefilter("ignore")
-        interval = bootstrap_interval(frechet_distance_from_features, real_features, fake_features, n_boot=n_boot,
-                                      seed=seed)
+        interval = frechet_interval(real_features, images, extractor, n_boot=n_boot, seed=seed)
     return float(np.std(interval.bootstrap))
 
 
